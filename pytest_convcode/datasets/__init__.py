@@ -1,0 +1,65 @@
+"""Benchmark data sets: a registry of loaders and the reading of JSON-lines files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..registry import Registry
+from ..tasks import Dataset
+
+DATA_DIR = Path(__file__).with_name("data")
+
+# loader(version or None for the default, path or None for the bundled file) -> Dataset
+DatasetLoader = Callable[[str | None, Path | None], Dataset]
+DATASETS: Registry[DatasetLoader] = Registry("data set")
+
+
+class DatasetError(UsageError):
+    """A data or samples file that cannot be used, naming the file, line and field."""
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, record) from a .jsonl or .jsonl.gz file, with clear errors."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as lines:
+            for lineno, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+                if not isinstance(record, dict):
+                    raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+                yield lineno, record
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc})") from None
+
+
+def require(record: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """Return ``record[name]``, or raise a DatasetError naming the file, line and field."""
+    if name not in record:
+        raise DatasetError(f"{where}: field {name!r} is missing")
+    value = record[name]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+        expected = " or ".join(k.__name__ for k in _as_tuple(kind))
+        raise DatasetError(f"{where}: field {name!r} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def load(suite: str, version: str | None = None, path: Path | None = None) -> Dataset:
+    from . import evalplus  # noqa: F401  (registers its loaders)
+
+    return DATASETS.get(suite)(version, path)

@@ -1,0 +1,308 @@
+"""Differential judging: a candidate passes when it returns what the reference returns.
+
+The expected outputs and the reference's CPU time per call come from running
+the canonical solution once in the sandbox (cached on disk, keyed by the data
+file). Each call of a candidate may take ``max(min_time, time_factor x the
+reference's CPU time)`` seconds of CPU, as EvalPlus derives its limits, but
+measured in CPU time so that a busy machine does not change verdicts; a
+wall-clock limit ``WALL_FACTOR`` times larger is only a backstop.
+
+Outputs are compared as EvalPlus compares them, special oracles included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InfrastructureError
+from .sandbox import Call, CallJob, ExecResult, Limits, Sandbox, _codec
+from .tasks import Dataset, Task
+
+WALL_FACTOR = 3.0
+GROUND_TRUTH_FORMAT = 1  # bump when the cached ground-truth layout changes
+REFERENCE_CPU_LIMIT = 60.0  # per call, for the trusted reference solution only
+DETAIL_CHARS = 300
+TRUTHS_IN_MEMORY = 4  # tasks whose ground truth stays loaded (samples of a task come together)
+
+# per-test status letters, as in a results record
+PASSED, WRONG, RAISED, TIMED_OUT, NOT_RUN = ".", "F", "E", "T", "-"
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _poly(xs: Sequence[float], x: float) -> float:
+    return sum(c * math.pow(x, i) for i, c in enumerate(xs))
+
+
+def _pyramid_surface(base_edge: float, height: float) -> float:
+    slant = math.sqrt((base_edge / 2) ** 2 + height**2)
+    return round(base_edge**2 + 2 * base_edge * slant)
+
+
+def _digit_distance(a: int, b: int) -> int:
+    sa, sb = str(a), str(b)
+    width = max(len(sa), len(sb))
+    return sum(abs(int(x) - int(y)) for x, y in zip(sa.zfill(width), sb.zfill(width)))
+
+
+def _equal(out: Any, exp: Any) -> bool:
+    try:
+        return bool(out == exp)
+    except Exception:  # numpy arrays and other ambiguous truth values
+        return False
+
+
+# oracle name -> is `out` acceptable where the reference gave `exp`, before tolerance
+ORACLES: dict[str, Callable[[Any, Any, Sequence[Any], float], bool]] = {
+    "exact": lambda out, exp, args, atol: _equal(out, exp),
+    "any": lambda out, exp, args, atol: True,
+    "exact_or_zero": lambda out, exp, args, atol: _equal(out, exp) or _equal(out, 0),
+    "pyramid_surface": lambda out, exp, args, atol: _equal(out, exp)
+    or abs(out - _pyramid_surface(*args)) <= atol,
+    "digit_distance": lambda out, exp, args, atol: _equal(out, exp) or _equal(out, _digit_distance(*args)),
+    "set": lambda out, exp, args, atol: set(out) == set(exp),
+    "not_none": lambda out, exp, args, atol: _equal(out, exp) if isinstance(out, bool) else exp == (out is not None),
+}
+
+
+def _is_floats(x: Any) -> bool:
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)) and x:
+        return all(isinstance(i, float) for i in x)
+    if isinstance(x, np.ndarray):
+        return x.dtype in (np.float64, np.float32)
+    return False
+
+
+def outputs_match(task: Task, args: Sequence[Any], out: Any, exp: Any, atol: float) -> tuple[bool, float]:
+    """EvalPlus's rule for one call; returns (verdict, the tolerance for the next calls).
+
+    Like EvalPlus, once a phase meets a float output with ``atol == 0`` the
+    tolerance becomes 1e-6 for the rest of that phase.
+    """
+    try:
+        if task.oracle == "poly_root":  # any x with |poly(x)| <= atol is a root
+            return abs(_poly(*args, out)) <= task.atol, atol
+        exact = ORACLES[task.oracle](out, exp, args, atol)
+        if atol == 0 and _is_floats(exp):
+            atol = 1e-6
+        if exact or atol == 0:
+            return exact, atol
+        if type(out) is not type(exp):
+            return False, atol
+        if isinstance(exp, (list, tuple)) and len(out) != len(exp):
+            return False, atol
+        return bool(np.allclose(out, exp, rtol=1e-07, atol=atol)), atol
+    except Exception:
+        return False, atol
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    phase: str
+    statuses: str  # one letter per test: . F E T -
+    failure: str = ""  # what went wrong first, for a person
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.statuses) and set(self.statuses) == {PASSED}
+
+    @property
+    def n_passed(self) -> int:
+        return self.statuses.count(PASSED)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    task_id: str
+    program: str
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.phases.values())
+
+    @property
+    def explanation(self) -> str:
+        for phase in self.phases.values():
+            if not phase.passed:
+                return phase.failure
+        return "all tests passed"
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    outputs: list[Any]
+    cpu: list[float]
+
+
+# ---------------------------------------------------------------- judge
+
+
+@dataclass
+class DifferentialJudge:
+    dataset: Dataset
+    sandbox: Sandbox
+    cache_dir: Path
+    phases: tuple[str, ...] = ("base", "plus")
+    time_factor: float = 4.0
+    min_time: float = 1.0
+    limits: Limits = field(default_factory=Limits)
+    _encoded: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
+    _truths: dict[str, dict[str, GroundTruth]] = field(default_factory=dict, repr=False)
+
+    def judge(self, task: Task, program: str, fail_fast: bool = True) -> Verdict:
+        truth = self.ground_truth(task)
+        with ThreadPoolExecutor(len(self.phases)) as pool:
+            results = pool.map(lambda p: self._run_phase(task, program, p, truth[p], fail_fast), self.phases)
+            return Verdict(task.task_id, program, {r.phase: r for r in results})
+
+    def _run_phase(self, task: Task, program: str, phase: str, truth: GroundTruth, fail_fast: bool) -> PhaseResult:
+        cpu_limits = [max(self.min_time, self.time_factor * t) for t in truth.cpu]
+        job = CallJob(
+            code=program,
+            entry_point=task.entry_point,
+            inputs=self._inputs(task, phase),
+            cpu_limits=cpu_limits,
+            wall_limits=[WALL_FACTOR * t for t in cpu_limits],
+            load_cpu=self.min_time,
+            load_wall=WALL_FACTOR * self.min_time + 2.0,
+            stop_on_error=fail_fast,
+            guard=self.dataset.guard,
+            limits=self.limits,
+        )
+        return self._compare(task, phase, self.sandbox.run(job), truth, cpu_limits, fail_fast)
+
+    def _compare(
+        self, task: Task, phase: str, result: ExecResult, truth: GroundTruth, cpu_limits: list[float], fail_fast: bool
+    ) -> PhaseResult:
+        n = len(truth.outputs)
+        if result.load_error is not None:
+            why = result.load_error.strip() or f"the process {result.how_it_ended} before it finished loading"
+            return PhaseResult(phase, NOT_RUN * n, f"the program did not load: {_cut(why, 2000)}")
+        calls = {c.index: c for c in result.calls}
+        statuses, failure, atol = [], "", task.atol
+        for i in range(n):
+            call = calls.get(i)
+            if call is None or (failure and fail_fast):
+                statuses.append(NOT_RUN)
+                if call is None and not failure:
+                    failure = f"{phase} test {i}: not run: the process {result.how_it_ended}"
+                continue
+            ok, atol = self._check(task, phase, i, call, truth.outputs[i], atol)
+            statuses.append(ok)
+            if ok != PASSED and not failure:
+                failure = self._describe(task, phase, i, call, truth.outputs[i], cpu_limits[i])
+        return PhaseResult(phase, "".join(statuses), failure)
+
+    def _check(self, task: Task, phase: str, i: int, call: Call, expected: Any, atol: float) -> tuple[str, float]:
+        if call.status == "timeout":
+            return TIMED_OUT, atol
+        if call.status == "error":
+            return RAISED, atol
+        ok, atol = outputs_match(task, task.tests[phase][i], call.value, expected, atol)
+        return (PASSED if ok else WRONG), atol
+
+    def _describe(self, task: Task, phase: str, i: int, call: Call, expected: Any, cpu_limit: float) -> str:
+        args = ", ".join(_show(a) for a in task.tests[phase][i])
+        head = f"{phase} test {i}: {task.entry_point}({_cut(args, DETAIL_CHARS)})"
+        if call.status == "timeout":
+            return f"{head} exceeded its time limit ({cpu_limit:.2f} s of CPU)"
+        if call.status == "error":
+            return f"{head} raised:\n{_cut(call.error.strip(), 2000)}"
+        return f"{head} returned {_show(call.value)}, expected {_show(expected)}"
+
+    # -- inputs and ground truth
+
+    def _inputs(self, task: Task, phase: str) -> list[Any]:
+        key = (task.task_id, phase)
+        if key not in self._encoded:
+            self._encoded[key] = [_codec.encode(list(args)) for args in task.tests[phase]]
+        return self._encoded[key]
+
+    def ground_truth(self, task: Task) -> dict[str, GroundTruth]:
+        """Expected outputs and reference CPU times; from memory, disk, or a reference run."""
+        if task.task_id not in self._truths:
+            if len(self._truths) >= TRUTHS_IN_MEMORY:
+                del self._truths[next(iter(self._truths))]
+            self._truths[task.task_id] = self._load_ground_truth(task)
+        return self._truths[task.task_id]
+
+    def _load_ground_truth(self, task: Task) -> dict[str, GroundTruth]:
+        path = self.cache_dir / f"{task.task_id.replace('/', '_')}.json"
+        try:
+            stored = json.loads(path.read_text())
+            return {p: GroundTruth(_codec.decode(stored[p]["outputs"]), stored[p]["cpu"]) for p in self.phases}
+        except (OSError, ValueError, KeyError):
+            pass
+        truth = {p: self._reference_run(task, p) for p in ("base", "plus")}
+        stored = {p: {"outputs": _codec.encode(t.outputs), "cpu": t.cpu} for p, t in truth.items()}
+        _write_atomically(path, json.dumps(stored))
+        return truth
+
+    def _reference_run(self, task: Task, phase: str) -> GroundTruth:
+        n = len(task.tests[phase])
+        job = CallJob(
+            code=task.program(task.canonical_solution),
+            entry_point=task.entry_point,
+            inputs=self._inputs(task, phase),
+            cpu_limits=[REFERENCE_CPU_LIMIT] * n,
+            wall_limits=[WALL_FACTOR * REFERENCE_CPU_LIMIT] * n,
+            load_wall=30.0,
+            limits=self.limits,
+        )
+        result = self.sandbox.run(job)
+        bad = result.load_error or next((c.error or "timed out" for c in result.calls if c.status != "ok"), None)
+        if bad is not None or not result.complete:
+            why = bad or f"the process {result.how_it_ended}"
+            raise InfrastructureError(f"{task.task_id}: the canonical solution fails its own {phase} tests: {why}")
+        outputs = [c.value for c in result.calls]
+        if task.oracle == "not_none":  # outputs that cannot be compared: only whether there was one
+            outputs = [o is not None for o in outputs]
+        return GroundTruth(outputs, [c.cpu for c in result.calls])
+
+
+def ground_truth_dir(root: Path, dataset: Dataset, python: str) -> Path:
+    """Where a data set's ground truth is cached: keyed by file, interpreter and format."""
+    import hashlib
+
+    key = hashlib.sha256(f"{dataset.digest}:{python}:{GROUND_TRUTH_FORMAT}".encode()).hexdigest()[:16]
+    path = root / f"{dataset.suite}-{dataset.version}-{key}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _show(value: Any) -> str:
+    try:
+        return _cut(repr(value), DETAIL_CHARS)
+    except ValueError:  # ints beyond the decimal conversion limit
+        return f"<{type(value).__name__} too large to print>"
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} ... [{len(text) - limit} chars cut] ... {text[-half:]}"

@@ -1,0 +1,48 @@
+"""``replay:PATH`` answers from a samples file in EvalPlus's format.
+
+Each line holds ``task_id`` and either ``solution`` (a whole program) or
+``completion`` (appended to the task's prompt); several lines for one task are
+several samples, in file order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from ..datasets import DatasetError, read_jsonl, require
+from ..errors import UsageError
+from ..tasks import Task
+from . import MODELS, Answer, Model, Request
+
+
+class ReplayModel:
+    def __init__(self, path: Path) -> None:
+        self.name = f"replay:{path}"
+        self.path = path
+        self.answers: dict[str, list[Answer]] = defaultdict(list)
+        for lineno, record in read_jsonl(path):
+            where = f"{path}:{lineno}"
+            task_id = require(record, "task_id", str, where)
+            if "solution" in record:
+                answer = Answer(require(record, "solution", str, where), "solution")
+            elif "completion" in record:
+                answer = Answer(require(record, "completion", str, where), "completion")
+            else:
+                raise DatasetError(f"{where}: a sample needs a 'solution' or a 'completion' field")
+            self.answers[task_id].append(answer)
+        if not self.answers:
+            raise DatasetError(f"{path}: holds no samples")
+
+    def samples(self, task: Task) -> int:
+        return len(self.answers.get(task.task_id, ()))
+
+    async def generate(self, request: Request) -> list[Answer]:
+        return self.answers[request.task.task_id][: request.n]
+
+
+@MODELS.register("replay")
+def _replay(argument: str | None) -> Model:
+    if not argument:
+        raise UsageError("model 'replay' needs a samples file: --model replay:PATH")
+    return ReplayModel(Path(argument))

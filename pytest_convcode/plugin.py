@@ -1,0 +1,299 @@
+"""The pytest plugin: options, hooks and fixtures, all declared here.
+
+A suite module names its data set (``SUITE = "humaneval"``) and has a test that
+takes ``convcode_verdict``; this plugin makes one item per task and sample,
+judges the model's answer in the sandbox while setting the item up (so a harness
+failure is an error, E) and lets the test pass or fail on the verdict (F).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import gates, results
+from .errors import UsageError
+from .judge import Verdict
+from .metrics import summarize
+from .models import resolve
+from .run import Case, Options, Run
+from .registry import UnknownNameError
+from .sandbox import Limits, MiB, backend
+
+RUN = pytest.StashKey[Run]()
+VERDICT = pytest.StashKey[Verdict]()
+
+
+class SandboxIsolationWarning(UserWarning):
+    """This machine cannot provide part of the sandbox's isolation."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("convcode", "pytest-convcode: evaluate code-generating models")
+    group.addoption("--model", default="reference", help="model to evaluate: reference, replay:PATH (default: reference)")
+    group.addoption("--dataset-path", type=Path, help="a data file of the suite's schema instead of the bundled one")
+    group.addoption("--dataset-version", help="bundled data set version (HumanEval+ 0.1.10 or 0.1.9; MBPP+ 0.2.0 or 0.1.0)")
+    group.addoption("--base-only", action="store_true", help="run the original tests only, not the plus tests")
+    group.addoption("--gate", action="append", default=[], metavar="EXPR", help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8' (repeatable)")
+    group.addoption("--run-id", help="name of this run's folder under --reports-dir (default: time and random)")
+    group.addoption("--reports-dir", type=Path, default=Path("reports"), help="where runs write results (default: reports)")
+    group.addoption("--sandbox", default="process", help="sandbox backend (default: process)")
+    group.addoption("--time-factor", type=float, default=4.0, help="CPU-time limit per call as a multiple of the reference's (default: 4)")
+    group.addoption("--min-time", type=float, default=1.0, help="floor of the CPU-time limit per call, seconds (default: 1)")
+    group.addoption("--memory-limit", type=int, default=Limits.memory_bytes // MiB, help="address-space limit per candidate, MiB (default: 4096)")
+
+
+@pytest.hookimpl(trylast=True)  # after the cache provider has set config.cache
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "convcode: a benchmark item of pytest-convcode")
+    try:
+        gate_list = [gates.parse(text) for text in config.getoption("gate")]
+        model = resolve(config.getoption("model"))
+        backend(config.getoption("sandbox"))
+    except (UsageError, UnknownNameError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    run_id = config.getoption("run_id") or results.new_run_id()
+    reports_dir = Path(config.rootpath, config.getoption("reports_dir"))
+    options = Options(
+        model=config.getoption("model"),
+        sandbox=config.getoption("sandbox"),
+        dataset_path=config.getoption("dataset_path"),
+        dataset_version=config.getoption("dataset_version"),
+        base_only=config.getoption("base_only"),
+        time_factor=config.getoption("time_factor"),
+        min_time=config.getoption("min_time"),
+        limits=Limits(memory_bytes=config.getoption("memory_limit") * MiB),
+        gates=gate_list,
+        run_id=run_id,
+        reports_dir=reports_dir,
+        cache_dir=_cache_dir(config),
+    )
+    is_worker = hasattr(config, "workerinput")
+    config.stash[RUN] = Run(options, model, None if is_worker else results.RunLog(reports_dir / run_id))
+    config.pluginmanager.register(_LogHook(config), "convcode-log")
+    if getattr(config, "_json_report", None) is not None:  # pytest-json-report is writing a report
+        config.pluginmanager.register(_JsonReportHook(config), "convcode-json-report")
+
+
+def _cache_dir(config: pytest.Config) -> Path:
+    if getattr(config, "cache", None) is not None:
+        return config.cache.mkdir("convcode") / "groundtruth"
+    return Path(config.rootpath, ".convcode-cache", "groundtruth")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if RUN in config.stash:
+        config.stash[RUN].close()
+
+
+# ---------------------------------------------------------------- collection
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "convcode_case" not in metafunc.fixturenames:
+        return
+    suite = getattr(metafunc.module, "SUITE", None)
+    if suite is None:
+        raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set SUITE = '<data set>'")
+    run = metafunc.config.stash[RUN]
+    try:
+        cases, notes = run.cases(suite)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for note in notes:
+        warnings.warn(note, stacklevel=1)
+    metafunc.parametrize("convcode_case", cases, ids=[c.id for c in cases])
+
+
+def _case(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("convcode_case") if callspec is not None else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``-k HumanEval/12`` mean that task, not also HumanEval/120-129.
+
+    pytest matches -k names as substrings; a name that is a whole task id of
+    this collection is matched exactly against the item's task instead.
+    """
+    expression = config.option.keyword
+    if not expression:
+        return
+    try:
+        from _pytest.mark import KeywordMatcher
+        from _pytest.mark.expression import Expression
+
+        compiled = Expression.compile(expression)
+    except Exception:  # private API moved, or a malformed -k that pytest will report itself
+        return
+    task_ids = {case.task.task_id.lower() for item in items if (case := _case(item))}
+    keep, drop = [], []
+    for item in items:
+        case = _case(item)
+        if case is None:
+            keep.append(item)
+            continue
+        by_keyword = KeywordMatcher.from_item(item)
+        own_id = case.task.task_id.lower()
+
+        def matcher(name: str, /, **kwargs: Any) -> bool:
+            if name.lower() in task_ids:
+                return name.lower() == own_id
+            return by_keyword(name, **kwargs)
+
+        (keep if compiled.evaluate(matcher) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# ---------------------------------------------------------------- items
+
+
+@pytest.fixture
+def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Verdict:
+    """Generate the case's answer and judge it; harness trouble raises here (an E)."""
+    run = request.config.stash[RUN]
+    sandbox_was_new = run._sandbox is None
+    answer = run.answer(convcode_case)
+    judge = run.judge(request.module.SUITE)
+    if sandbox_was_new:
+        for text in run.sandbox.warnings():
+            warnings.warn(SandboxIsolationWarning(text), stacklevel=1)
+    verdict = judge.judge(convcode_case.task, answer.program(convcode_case.task))
+    request.node.stash[VERDICT] = verdict
+    return verdict
+
+
+def expect_pass(verdict: Verdict) -> None:
+    """Fail the item with the verdict's explanation (no traceback of the harness)."""
+    if not verdict.passed:
+        pytest.fail(verdict.explanation, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    case = _case(item)
+    if case is not None and (report.when == "call" or report.when == "setup" and report.failed):
+        report.user_properties.append(("convcode", _record(item, case, report)))
+    return report
+
+
+def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[str, Any]:
+    run = item.config.stash[RUN]
+    suite = item.module.SUITE  # type: ignore[attr-defined]
+    dataset = run.dataset(suite)
+    record: dict[str, Any] = {
+        "run_id": run.options.run_id,
+        "suite": suite,
+        "dataset": f"{dataset.name} {dataset.version}",
+        "task_id": case.task.task_id,
+        "sample": case.sample,
+        "model": run.model.name,
+        "outcome": "error" if report.when == "setup" else report.outcome,
+        "duration": round(report.duration, 4),
+    }
+    verdict = item.stash.get(VERDICT, None)
+    if verdict is None:
+        record["error"] = report.longreprtext[-4000:]
+        return record
+    record["phases"] = {
+        name: {"passed": p.passed, "n_passed": p.n_passed, "n": len(p.statuses), "tests": p.statuses}
+        for name, p in verdict.phases.items()
+    }
+    if not verdict.passed:
+        record["failure"] = verdict.explanation
+    record["program"] = verdict.program
+    return record
+
+
+class _LogHook:
+    """Writes each item's record on the controller as its report arrives (a plugin
+    object, because ``pytest_runtest_logreport`` is not given the config)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.run = config.stash[RUN]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.run.log is None:
+            return
+        records = [value for name, value in report.user_properties if name == "convcode"]
+        for record in records:
+            self.run.records.append(record)
+            self.run.log.append(record)
+        if report.failed and not records:
+            self.run.other_failures += 1
+
+
+# ---------------------------------------------------------------- end of run
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-json-report writes its file
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = session.config.stash[RUN]
+    if run.log is None or not run.records:
+        return
+    scores = summarize(run.records)
+    gate_results = [{"gate": g.text, "reasons": g.failures(scores)} for g in run.options.gates]
+    outcomes = {o: sum(r["outcome"] == o for r in run.records) for o in ("passed", "failed", "error")}
+    run.summary = {
+        "run_id": run.options.run_id,
+        "model": run.model.name,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "items": outcomes,
+        "scores": scores,
+        "gates": [{"gate": g["gate"], "passed": not g["reasons"], "reasons": g["reasons"]} for g in gate_results],
+    }
+    run.log.write_summary(run.summary)
+    if any(g["reasons"] for g in gate_results) or outcomes["error"]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif exitstatus == pytest.ExitCode.TESTS_FAILED and not run.other_failures:
+        session.exitstatus = pytest.ExitCode.OK  # wrong answers are measurements, not a failed run
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    run = config.stash[RUN]
+    summary = getattr(run, "summary", None)
+    if not summary:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", f"convcode: {summary['model']} · run {summary['run_id']}")
+    scores = summary["scores"]
+    ks = sorted({key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:]))
+    header = f"{'score':<14}{'tasks':>7}{'samples':>9}{'passed':>8}{'errors':>8}" + "".join(f"{k:>9}" for k in ks)
+    tr.write_line(header)
+    for group, entry in scores.items():
+        cells = "".join(f"{100 * entry[k]:>9.1f}" if k in entry else f"{'-':>9}" for k in ks)
+        tr.write_line(
+            f"{group:<14}{entry['tasks']:>7}{entry['samples']:>9}{entry['passed']:>8}{entry['errors']:>8}{cells}"
+        )
+    items = summary["items"]
+    tr.write_line(
+        f"items: {items['passed']} passed, {items['failed']} failed (wrong answers), "
+        f"{items['error']} errors (harness, not counted in scores)"
+    )
+    tr.write_line(f"results: {run.log.results_path}")
+    for gate in summary["gates"]:
+        if gate["passed"]:
+            tr.write_line(f"gate {gate['gate']}: passed", green=True)
+        else:
+            tr.write_line(f"gate {gate['gate']}: FAILED: {'; '.join(gate['reasons'])}", red=True, bold=True)
+
+
+class _JsonReportHook:
+    """Adds the run's scores to pytest-json-report's JSON (``--json-report``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        summary = getattr(self.config.stash[RUN], "summary", None)
+        if summary:
+            json_report["convcode"] = json.loads(json.dumps(summary))

@@ -1,0 +1,46 @@
+"""Run output on disk: ``reports/<run-id>/results.jsonl`` (a line per item, written as it
+finishes, so a killed run keeps what it did) and ``summary.json`` at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import IO, Any
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+class RunLog:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._results: IO[str] | None = None
+
+    @property
+    def results_path(self) -> Path:
+        return self.directory / "results.jsonl"
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self._results is None:  # created on the first record: a run with none leaves nothing
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._results = open(self.results_path, "a", encoding="utf-8")
+        self._results.write(json.dumps(record) + "\n")
+        self._results.flush()
+        os.fsync(self._results.fileno())
+
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "summary.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    def close(self) -> None:
+        if self._results is not None:
+            self._results.close()
+            self._results = None

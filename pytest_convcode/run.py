@@ -1,0 +1,123 @@
+"""The state of one pytest session: the model, the sandbox, data sets and judges.
+
+Every xdist worker builds its own; only the controller writes the run log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import datasets
+from .gates import Gate
+from .judge import DifferentialJudge, ground_truth_dir
+from .models import Answer, Model, Request
+from .results import RunLog
+from .sandbox import Limits, Sandbox, backend
+from .tasks import Dataset, Task
+
+
+@dataclass(frozen=True)
+class Case:
+    """One item: a task and the index of the sample being judged."""
+
+    task: Task
+    sample: int
+    samples: int  # how many the model gives for this task
+
+    @property
+    def id(self) -> str:
+        return self.task.task_id if self.samples == 1 else f"{self.task.task_id}-s{self.sample}"
+
+
+@dataclass
+class Options:
+    model: str
+    sandbox: str
+    dataset_path: Path | None
+    dataset_version: str | None
+    base_only: bool
+    time_factor: float
+    min_time: float
+    limits: Limits
+    gates: list[Gate]
+    run_id: str
+    reports_dir: Path
+    cache_dir: Path
+
+
+@dataclass
+class Run:
+    options: Options
+    model: Model
+    log: RunLog | None  # None on xdist workers
+    records: list[dict[str, Any]] = field(default_factory=list)
+    other_failures: int = 0  # failed tests that are not benchmark items
+    summary: dict[str, Any] | None = None  # set at the end of the run, on the controller
+    _sandbox: Sandbox | None = None
+    _datasets: dict[str, Dataset] = field(default_factory=dict)
+    _judges: dict[str, DifferentialJudge] = field(default_factory=dict)
+    _answers: dict[str, list[Answer]] = field(default_factory=dict)
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = backend(self.options.sandbox)()
+        return self._sandbox
+
+    def dataset(self, suite: str) -> Dataset:
+        if suite not in self._datasets:
+            o = self.options
+            self._datasets[suite] = datasets.load(suite, o.dataset_version, o.dataset_path)
+        return self._datasets[suite]
+
+    def cases(self, suite: str) -> tuple[list[Case], list[str]]:
+        """The items of a suite, and notes on samples that do not fit the data set."""
+        dataset = self.dataset(suite)
+        cases = []
+        for task in dataset.tasks.values():
+            n = self.model.samples(task)
+            cases.extend(Case(task, i, n) for i in range(n))
+        notes = []
+        covered = {c.task.task_id for c in cases}
+        if len(covered) < len(dataset.tasks):
+            notes.append(f"{self.model.name} answers {len(covered)} of the {len(dataset.tasks)} {dataset.name} tasks")
+        unknown = sorted(set(getattr(self.model, "answers", {})) - set(dataset.tasks))
+        if unknown:
+            notes.append(
+                f"{len(unknown)} samples name tasks that {dataset.name} {dataset.version} lacks "
+                f"(e.g. {unknown[0]}): is --dataset-version right?"
+            )
+        return cases, notes
+
+    def judge(self, suite: str) -> DifferentialJudge:
+        if suite not in self._judges:
+            dataset = self.dataset(suite)
+            o = self.options
+            self._judges[suite] = DifferentialJudge(
+                dataset,
+                self.sandbox,
+                ground_truth_dir(o.cache_dir, dataset, sys.executable),
+                phases=("base",) if o.base_only else ("base", "plus"),
+                time_factor=o.time_factor,
+                min_time=o.min_time,
+                limits=o.limits,
+            )
+        return self._judges[suite]
+
+    def answer(self, case: Case) -> Answer:
+        """The sample of a case; all samples of a task are requested together."""
+        key = case.task.task_id
+        if key not in self._answers:
+            request = Request(case.task, n=case.samples)
+            self._answers[key] = asyncio.run(self.model.generate(request))
+        return self._answers[key][case.sample]
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+        if self.log is not None:
+            self.log.close()

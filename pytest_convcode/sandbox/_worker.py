@@ -1,0 +1,440 @@
+"""The sandbox worker: a warm template process that runs untrusted code in forks.
+
+Started by ``process.ProcessSandbox`` as ``python _worker.py FD`` with a clean
+environment. Three roles, one file, standard library only (so any interpreter
+can host it):
+
+- zygote: imports what candidates commonly use, leaves the network (its own empty
+  network namespace), then forks one supervisor per job it receives on FD;
+- supervisor: opens a PID namespace, forks the runner as its init, enforces the
+  wall-clock deadline and relays the runner's records plus how it ended;
+- runner: applies limits (rlimits, a fresh uid, Landlock), then executes the
+  candidate and the calls, writing one JSON record per call.
+
+Killing the runner tears down its PID namespace, so nothing it started (even
+after ``os.setsid()``) survives the job.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+import _codec
+
+PRELOAD = (
+    "array bisect cmath collections copy dataclasses datetime decimal enum fractions functools "
+    "hashlib heapq itertools json math operator random re statistics string sys textwrap "
+    "typing unittest numpy"
+).split()
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
+CAP_DAC_READ_SEARCH = 2
+UID_BASE = 200_000  # runner uid = UID_BASE + supervisor pid: unique among live jobs
+OUTPUT_TAIL = 8192
+SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class CallTimeout(BaseException):
+    """Raised in the runner when a call exceeds its limit (not an Exception: hard to swallow)."""
+
+
+# ---------------------------------------------------------------- isolation
+
+
+def _unshare(flags: int) -> bool:
+    return _libc.unshare(flags) == 0
+
+
+def _enter_network_namespace() -> str:
+    """Leave the host network for good; returns how ('netns', 'userns+netns' or '')."""
+    if os.geteuid() == 0 and _unshare(CLONE_NEWNET):
+        return "netns"
+    uid, gid = os.getuid(), os.getgid()
+    if not _unshare(CLONE_NEWUSER | CLONE_NEWNET):
+        return ""
+    for name, text in (("uid_map", f"0 {uid} 1"), ("setgroups", "deny"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    return "userns+netns"
+
+
+class _Landlock:
+    """Landlock (Linux >= 5.13): the runner reads the interpreter, writes job dirs only.
+
+    The ruleset is built once in the zygote; each runner only applies it. Jobs are
+    kept out of each other's directories by their own uid and 0700 directories.
+    """
+
+    CREATE, ADD_RULE, RESTRICT = 444, 445, 446
+    READ = 1 | 4 | 8  # execute, read file, read dir
+    FILE_RIGHTS = 1 | 2 | 4 | (1 << 14) | (1 << 15)  # execute, write, read, truncate, ioctl
+
+    def __init__(self, readable: list[str], writable: list[str]) -> None:
+        abi = _libc.syscall(self.CREATE, None, 0, 1)
+        self.abi = max(abi, 0)
+        self.ruleset = self._build(readable, writable) if self.abi else -1
+
+    def _build(self, readable: list[str], writable: list[str]) -> int:
+        all_fs = (1 << (13 + (self.abi >= 2) + (self.abi >= 3) + (self.abi >= 5))) - 1
+        handled_net = 1 | 2 if self.abi >= 4 else 0  # bind and connect TCP: none allowed
+        scoped = 1 | 2 if self.abi >= 6 else 0  # abstract unix sockets, signals
+        attr = struct.pack("QQQ", all_fs, handled_net, scoped)
+        size = 24 if self.abi >= 6 else 16 if self.abi >= 4 else 8
+        fd = _libc.syscall(self.CREATE, ctypes.c_char_p(attr), size, 0)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+        for path, access in [(p, self.READ) for p in readable] + [(p, all_fs) for p in writable]:
+            self._allow(fd, path, access)
+        return int(fd)
+
+    def restrict(self) -> None:
+        if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(NO_NEW_PRIVS)")
+        if _libc.syscall(self.RESTRICT, self.ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+        os.close(self.ruleset)
+
+    def _allow(self, ruleset: int, path: str, access: int) -> None:
+        try:
+            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if not os.path.isdir(path):
+                access &= self.FILE_RIGHTS
+            rule = struct.pack("=Qi", access, pfd)
+            if _libc.syscall(self.ADD_RULE, ruleset, 1, ctypes.c_char_p(rule), 0) != 0:
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
+        finally:
+            os.close(pfd)
+
+
+def _readable_roots() -> list[str]:
+    """What the candidate may read: the interpreter, its packages and the system libraries."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots.update(p for p in sys.path[1:] if p and os.path.isdir(p) and p != here)
+    roots.update(["/usr", "/lib", "/lib64", "/bin", "/dev/urandom"])
+    return sorted(roots)
+
+
+# ---------------------------------------------------------------- runner
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _record(fd: int, **fields: Any) -> None:
+    _write_all(fd, (json.dumps(fields, separators=(",", ":")) + "\n").encode())
+
+
+# EvalPlus's "reliability guard" disables these before running a candidate; the
+# evalplus profile does the same so that verdicts match its evaluator's.
+_EVALPLUS_DISABLED = {
+    "builtins": "exit quit open help",
+    "os": "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename "
+    "renames truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod lchown "
+    "getcwd chdir",
+    "shutil": "rmtree move chown",
+    "subprocess": "Popen",
+}
+_EVALPLUS_BLOCKED_MODULES = "ipdb joblib resource psutil tkinter".split()
+
+
+def _apply_evalplus_guard() -> None:
+    import builtins
+    import faulthandler
+    import subprocess  # noqa: F401 - must be loaded to be patched
+
+    faulthandler.disable()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for module, names in _EVALPLUS_DISABLED.items():
+        target = builtins if module == "builtins" else sys.modules[module]
+        for name in names.split():
+            setattr(target, name, None)
+    for name in _EVALPLUS_BLOCKED_MODULES:
+        sys.modules[name] = None  # type: ignore[assignment]
+
+
+def _become(uid: int, keep_read: bool) -> None:
+    """Switch to the job's own uid. Under Landlock, keep CAP_DAC_READ_SEARCH (and only
+    it): Landlock already confines reads, and the interpreter may live in a directory
+    the new uid cannot enter (pyenv under /root)."""
+    _libc.prctl(PR_SET_KEEPCAPS, int(keep_read), 0, 0, 0)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    if keep_read:
+        caps = 1 << CAP_DAC_READ_SEARCH
+        header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = struct.pack("6I", caps, caps, caps, 0, 0, 0)
+        if _libc.capset(ctypes.c_char_p(header), ctypes.c_char_p(data)) != 0:
+            raise OSError(ctypes.get_errno(), "capset")
+        _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0)
+
+
+def _on_timer(signum: int, frame: Any) -> None:
+    raise CallTimeout
+
+
+def _cpu_budget(job: dict[str, Any]) -> int:
+    return math.ceil(sum(job["cpu_limits"]) + job["load_cpu"]) + 1
+
+
+def _set_limits(job: dict[str, Any], uid: int | None) -> None:
+    mem = job["memory_bytes"]
+    cpu = _cpu_budget(job)
+    limits = {
+        resource.RLIMIT_AS: mem,
+        resource.RLIMIT_CPU: (cpu, cpu + 1),
+        resource.RLIMIT_FSIZE: job["file_bytes"],
+        resource.RLIMIT_CORE: 0,
+    }
+    if job.get("guard") == "evalplus":
+        limits[resource.RLIMIT_DATA] = mem
+        limits[resource.RLIMIT_STACK] = mem
+    if uid is not None:  # a uid of its own, so the count is this job's processes only
+        limits[resource.RLIMIT_NPROC] = job["max_processes"]
+    for which, value in limits.items():
+        soft, hard = value if isinstance(value, tuple) else (value, value)
+        resource.setrlimit(which, (soft, hard))
+
+
+def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, landlock: _Landlock) -> None:
+    """The runner: becomes the sandboxed candidate. Never returns."""
+    os.chdir(workdir)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    keep = sorted({results, landlock.ruleset} - {-1})
+    for low, high in zip([3, *(k + 1 for k in keep)], [*keep, 1 << 16]):
+        os.closerange(low, high)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail instead of killing
+    signal.signal(signal.SIGPROF, _on_timer)
+    signal.signal(signal.SIGALRM, _on_timer)
+    os.environ.clear()
+    os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
+    tempfile.tempdir = workdir
+    _set_limits(job, uid)
+    if uid is not None:
+        _become(uid, keep_read=bool(landlock.abi))
+    if landlock.abi:
+        landlock.restrict()
+    if job.get("guard") == "evalplus":
+        _apply_evalplus_guard()
+
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(job["code"], job.get("filename", "<candidate>"), "exec"), namespace)
+        fn = namespace[job["entry_point"]] if job.get("entry_point") else None
+    except BaseException:
+        _record(results, load="error", error=traceback.format_exc(limit=-8))
+        os._exit(0)
+    _record(results, load="ok")
+
+    for i, (args, cpu_limit, wall_limit) in enumerate(zip(job["inputs"], job["cpu_limits"], job["wall_limits"])):
+        args = _codec.decode(args)
+        start = time.process_time()
+        try:
+            signal.setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
+            signal.setitimer(signal.ITIMER_REAL, wall_limit, 0.05)
+            out = fn(*args)  # type: ignore[misc]
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            cpu = time.process_time() - start
+            _record(results, i=i, cpu=cpu, ok=_codec.encode(out))
+        except CallTimeout:
+            _disarm()
+            _record(results, i=i, cpu=time.process_time() - start, timeout=True)
+            if job["stop_on_error"]:
+                break
+        except BaseException:  # SystemExit, KeyboardInterrupt and friends are a failed call
+            _disarm()
+            _record(results, i=i, cpu=time.process_time() - start, error=traceback.format_exc(limit=-8))
+            if job["stop_on_error"]:
+                break
+    _record(results, done=True)
+    os._exit(0)
+
+
+def _disarm() -> None:
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+# ---------------------------------------------------------------- supervisor
+
+
+def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, landlock: _Landlock) -> None:
+    workdir = tempfile.mkdtemp(prefix="job-", dir=base)
+    uid = UID_BASE + os.getpid() if uid_switch else None
+    if uid is not None:
+        os.chown(workdir, uid, uid)
+    os.chmod(workdir, 0o700)
+    res_r, res_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid_namespace = _unshare(CLONE_NEWPID)
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(res_r)
+            os.close(out_r)
+            os.close(response)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            if not pid_namespace:
+                os.setsid()
+            run_job(job, res_w, workdir, uid, landlock)
+        finally:
+            os._exit(70)
+    os.close(res_w)
+    os.close(out_w)
+    deadline = started + sum(job["wall_limits"]) + job["load_wall"]
+    records, tail, verdict = _collect(pid, res_r, out_r, deadline, job["max_output_bytes"])
+    _, status, usage = os.wait4(pid, 0)
+    if not pid_namespace:
+        _kill_group(pid)
+    if not verdict and os.WIFSIGNALED(status) and usage.ru_utime + usage.ru_stime >= _cpu_budget(job):
+        verdict = "cpu_limit"  # as PID 1 the runner ignores SIGXCPU; the hard limit's SIGKILL ends it
+    header = {
+        "ended": verdict or ("signal" if os.WIFSIGNALED(status) else "exit"),
+        "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "wall": round(time.monotonic() - started, 4),
+        "cpu": round(usage.ru_utime + usage.ru_stime, 4),
+        "max_rss_kb": usage.ru_maxrss,
+        "output": tail.decode("utf-8", "replace"),
+    }
+    _write_all(response, json.dumps(header).encode() + b"\n" + records)
+    os.close(response)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _collect(pid: int, res_r: int, out_r: int, deadline: float, cap: int) -> tuple[bytes, bytes, str]:
+    """Read the runner's records and output until both pipes close or time runs out."""
+    records, tail = bytearray(), bytearray()
+    verdict = ""
+    sel = selectors.DefaultSelector()
+    sel.register(res_r, selectors.EVENT_READ)
+    sel.register(out_r, selectors.EVENT_READ)
+    while sel.get_map():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            verdict = "wall_timeout"
+            break
+        for key, _ in sel.select(remaining):
+            chunk = os.read(key.fd, 1 << 16)
+            if not chunk:
+                sel.unregister(key.fd)
+            elif key.fd == res_r:
+                records += chunk
+                if len(records) > cap:
+                    verdict = "output_limit"
+            else:
+                tail = (tail + chunk)[-OUTPUT_TAIL:]
+        if verdict:
+            break
+    if verdict:
+        os.kill(pid, signal.SIGKILL)
+        del records[cap:]
+    sel.close()
+    os.close(res_r)
+    os.close(out_r)
+    return bytes(records), bytes(tail), verdict
+
+
+# ---------------------------------------------------------------- zygote
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv_job(sock: socket.socket) -> tuple[dict[str, Any], int]:
+    head, fds, _, _ = socket.recv_fds(sock, 8, 1)
+    if not head:
+        raise EOFError
+    head += _recv_exact(sock, 8 - len(head))
+    (length,) = struct.unpack("!Q", head)
+    return json.loads(_recv_exact(sock, length)), fds[0]
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+
+def main(fd: int) -> None:
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    sock = socket.socket(fileno=fd)
+    _preload()
+    network = _enter_network_namespace()
+    uid_switch = os.geteuid() == 0 and network == "netns"
+    base = tempfile.mkdtemp(prefix="pytest-convcode-")
+    os.chmod(base, 0o711)
+    landlock = _Landlock(_readable_roots(), [base, os.devnull])
+    hello = {"network": network, "landlock": landlock.abi, "uid_switch": uid_switch, "pid": os.getpid()}
+    sock.sendall(json.dumps(hello).encode() + b"\n")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
+    try:
+        while True:
+            try:
+                job, response = _recv_job(sock)
+            except (EOFError, ConnectionError):
+                return
+            if os.fork() == 0:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                sock.close()
+                try:
+                    supervise(job, response, base, uid_switch, landlock)
+                finally:
+                    os._exit(0)
+            os.close(response)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

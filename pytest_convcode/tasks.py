@@ -1,0 +1,39 @@
+"""What a benchmark problem is, independent of where it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Task:
+    """One problem: a prompt, a reference solution, and the calls that test it.
+
+    ``tests`` maps a phase ("base", "plus") to argument lists; the expected
+    outputs are not stored: they come from running ``canonical_solution``.
+    """
+
+    task_id: str
+    prompt: str
+    entry_point: str
+    canonical_solution: str
+    tests: Mapping[str, Sequence[Any]] = field(repr=False)
+    atol: float = 0.0
+    oracle: str = "exact"  # how outputs are compared; see judge.ORACLES
+
+    def program(self, completion: str) -> str:
+        """The program for a prompt continuation (EvalPlus's ``completion``)."""
+        return self.prompt + completion
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # "HumanEval+"
+    suite: str  # "humaneval": the suite folder and metric prefix
+    version: str
+    source: str  # the file it was read from
+    digest: str  # sha256 of that file: ground-truth caches are keyed by it
+    tasks: Mapping[str, Task] = field(repr=False)
+    guard: str | None = None  # sandbox guard profile its evaluator uses

@@ -27,6 +27,7 @@ from .sandbox import Limits, MiB, backend
 
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()
+TIMINGS = pytest.StashKey[dict[str, float]]()
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -161,13 +162,19 @@ def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Ver
     """Generate the case's answer and judge it; harness trouble raises here (an E)."""
     run = request.config.stash[RUN]
     sandbox_was_new = run._sandbox is None
+    started = time.perf_counter()
     answer = run.answer(convcode_case)
+    generated = time.perf_counter()
     judge = run.judge(request.module.SUITE)
     if sandbox_was_new:
         for text in run.sandbox.warnings():
             warnings.warn(SandboxIsolationWarning(text), stacklevel=1)
     verdict = judge.judge(convcode_case.task, answer.program(convcode_case.task))
     request.node.stash[VERDICT] = verdict
+    request.node.stash[TIMINGS] = {
+        "generate_s": round(generated - started, 4),
+        "judge_s": round(time.perf_counter() - generated, 4),
+    }
     return verdict
 
 
@@ -198,7 +205,7 @@ def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[st
         "sample": case.sample,
         "model": run.model.name,
         "outcome": "error" if report.when == "setup" else report.outcome,
-        "duration": round(report.duration, 4),
+        **item.stash.get(TIMINGS, {}),
     }
     verdict = item.stash.get(VERDICT, None)
     if verdict is None:

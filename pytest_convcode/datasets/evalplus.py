@@ -103,7 +103,12 @@ class _Release:
     def _task(self, record: dict[str, Any], where: str) -> Task:
         task_id = require(record, "task_id", str, where)
         entry_point = require(record, "entry_point", str, where)
-        tests = {phase: require(record, f"{phase}_input", list, where) for phase in ("base", "plus")}
+        tests = {}
+        for phase in ("base", "plus"):
+            calls = require(record, f"{phase}_input", (list, dict), where)
+            if calls and isinstance(calls, dict):
+                raise DatasetError(f"{where}: field '{phase}_input' must be a list of argument lists")
+            tests[phase] = calls or []  # MBPP+ 0.2.0 writes {} for "no plus tests" (Mbpp/793)
         for phase, calls in tests.items():
             for i, args in enumerate(calls):
                 if not isinstance(args, list):

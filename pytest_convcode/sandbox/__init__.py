@@ -25,7 +25,8 @@ class Limits:
     memory_bytes: int = 4 * GiB
     file_bytes: int = 64 * MiB
     max_processes: int = 64
-    max_output_bytes: int = 512 * MiB  # HumanEval+'s largest reference outputs: ~150 MB
+    max_output_bytes: int = 1024 * MiB  # the largest reference output (MBPP+ Mbpp/255) pickles to ~400 MB
+    job_cpu: float = 60.0  # CPU seconds for all calls of a job together (EvalPlus: 60 s per task)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Tagged JSON for test inputs and outputs crossing the sandbox boundary.
+"""Values crossing the sandbox boundary.
 
-Outputs of untrusted code come back as data, never as pickles: the trusted side
-rebuilds plain values (tuples, sets, complex, numpy values) and compares them
-itself, so a candidate cannot smuggle in an object whose ``__eq__`` lies.
-Anything else becomes an ``Opaque`` that equals nothing but itself.
+Test inputs go in as tagged JSON. Outputs come back as pickles (fast for the
+100 MB outputs some tasks have) read by ``SafeUnpickler``, which builds plain
+data only: any class other than a few value types becomes an ``Opaque`` that
+equals nothing but itself, so a candidate cannot smuggle in an object whose
+``__eq__`` lies, and unpickling runs none of its code.
 
 Standard library only (numpy when importable): the sandbox worker imports this
 file by path under whatever interpreter runs the candidates.
@@ -12,8 +13,10 @@ file by path under whatever interpreter runs the candidates.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
+import pickle
 from typing import Any
 
 try:
@@ -27,12 +30,103 @@ _NUMERIC_KINDS = "biufc"  # bool, int, uint, float, complex
 class Opaque:
     """A value the codec cannot carry: equal only to itself, never None."""
 
-    def __init__(self, type_name: str, text: str) -> None:
+    type_name = "object"
+    text = ""
+
+    def __init__(self, type_name: str = "object", text: str = "") -> None:
         self.type_name = type_name
         self.text = text
 
+    def __setstate__(self, state: Any) -> None:
+        pass  # state of an unknown class is dropped, never applied
+
     def __repr__(self) -> str:
-        return f"<{self.type_name} {self.text}>"
+        return f"<{self.type_name}{' ' + self.text if self.text else ''}>"
+
+
+def dump_output(value: Any) -> bytes:
+    """Pickle an output in the sandbox; ``fast`` skips the memo, so sharing cannot matter."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True
+    try:
+        pickler.dump(value)
+    except Exception:  # unpicklable (generator, lambda, cycle): an opaque stand-in
+        return pickle.dumps(Opaque(type(value).__qualname__, _safe_repr(value)), protocol=5)
+    return buffer.getvalue()
+
+
+# Classes an output may be built from: value types whose constructors only copy the
+# data the pickle carries. Anything else unpickles as an Opaque.
+_VALUE_CLASSES = {
+    ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("collections", "Counter"),
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("collections", "deque"),
+    ("decimal", "Decimal"),
+    ("fractions", "Fraction"),
+    ("datetime", "date"),
+    ("datetime", "datetime"),
+    ("datetime", "time"),
+    ("datetime", "timedelta"),
+}
+_NUMPY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
+MAX_ITEM_BYTES = 1 << 16
+
+
+class _NdarrayClass(Opaque):
+    """Stands in for ``numpy.ndarray``: arrays are only built from the bytes a pickle carries."""
+
+    type_name = "numpy.ndarray"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+    return _np.ndarray((0,), _np.uint8)  # setstate then supplies shape, dtype and the data itself
+
+
+def _dtype(*args: Any) -> Any:
+    dtype = _np.dtype(*args)
+    if dtype.subdtype is not None or dtype.itemsize > MAX_ITEM_BYTES or dtype.hasobject:
+        raise pickle.UnpicklingError(f"refusing numpy dtype {dtype}")
+    return dtype
+
+
+def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
+    return _np.frombuffer(bytes(buffer), dtype=_dtype(dtype)).reshape(shape, order=order)
+
+
+_NUMPY_FUNCTIONS: dict[str, Any] = {
+    "ndarray": _NdarrayClass,
+    "_reconstruct": _reconstruct,
+    "dtype": _dtype,
+    "_frombuffer": _frombuffer,
+    "scalar": lambda dtype, data=b"": _np.frombuffer(bytes(data), dtype=_dtype(dtype))[0],
+}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles untrusted bytes into plain values; any other class becomes an ``Opaque``."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _VALUE_CLASSES:
+            return super().find_class(module, name)
+        if _np is not None and module in _NUMPY_MODULES and name in _NUMPY_FUNCTIONS:
+            return _NUMPY_FUNCTIONS[name]
+        return type(name, (Opaque,), {"type_name": f"{module}.{name}", "__init__": _ignore_arguments})
+
+
+def _ignore_arguments(self: Opaque, *args: Any, **kwargs: Any) -> None:
+    pass
+
+
+def load_output(data: bytes) -> Any:
+    return SafeUnpickler(io.BytesIO(data)).load()
 
 
 def _float(x: float) -> Any:

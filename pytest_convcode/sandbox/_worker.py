@@ -51,6 +51,7 @@ PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 CAP_DAC_READ_SEARCH = 2
 UID_BASE = 200_000  # runner uid = UID_BASE + supervisor pid: unique among live jobs
 OUTPUT_TAIL = 8192
+TRAILER_MAGIC = b"CONVCODE-TRAILER"  # ends every answer: records, then the supervisor's trailer
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -133,12 +134,66 @@ class _Landlock:
 
 
 def _readable_roots() -> list[str]:
-    """What the candidate may read: the interpreter, its packages and the system libraries."""
+    """What the candidate may read: the interpreter, its packages and the system libraries,
+    but not this package (its bundled data holds the reference solutions)."""
     here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(here)
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    roots.update(p for p in sys.path[1:] if p and os.path.isdir(p) and p != here)
+    roots.update(p for p in sys.path[1:] if p and os.path.isdir(p))
     roots.update(["/usr", "/lib", "/lib64", "/bin", "/dev/urandom"])
-    return sorted(roots)
+    readable: set[str] = set()
+    for root in roots:
+        readable.update(_without(os.path.realpath(root), os.path.realpath(package)))
+    return sorted(readable)
+
+
+def _without(root: str, excluded: str) -> list[str]:
+    """Paths that together cover ``root`` except the ``excluded`` subtree."""
+    if excluded == root:
+        return []
+    if not excluded.startswith(root.rstrip("/") + "/"):
+        return [root]
+    step = os.path.join(root, os.path.relpath(excluded, root).split(os.sep)[0])
+    siblings = [os.path.join(root, name) for name in os.listdir(root) if os.path.join(root, name) != step]
+    return siblings + _without(step, excluded)
+
+
+# A seccomp filter: socket(AF_UNIX, ...) fails with EACCES (Landlock does not cover
+# connecting to a path-named socket), and so does any syscall of a foreign ABI.
+_AUDIT_ARCH = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}  # arch, __NR_socket
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _deny_unix_sockets() -> bool:
+    arch = _AUDIT_ARCH.get(os.uname().machine)
+    if arch is None:
+        return False
+    load, jeq, ret = 0x20, 0x15, 0x06
+    deny = _SECCOMP_RET_ERRNO | 13
+    program = [
+        (load, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 1, 0, arch[0]),
+        (ret, 0, 0, _SECCOMP_RET_ERRNO | 1),  # foreign ABI: EPERM
+        (load, 0, 0, 0),  # seccomp_data.nr
+        (jeq, 0, 3, arch[1]),
+        (load, 0, 0, 16),  # seccomp_data.args[0], low word
+        (jeq, 0, 1, 1),  # AF_UNIX
+        (ret, 0, 0, deny),
+        (ret, 0, 0, _SECCOMP_RET_ALLOW),
+    ]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*op) for op in program])
+    prog = _SockFprog(len(program), filters)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
 
 
 # ---------------------------------------------------------------- runner
@@ -150,8 +205,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _record(fd: int, **fields: Any) -> None:
-    _write_all(fd, (json.dumps(fields, separators=(",", ":")) + "\n").encode())
+def _record(fd: int, payload: bytes = b"", **fields: Any) -> None:
+    """One record: a JSON line, then ``bytes`` bytes of payload (a pickled output)."""
+    if payload:
+        fields["bytes"] = len(payload)
+    _write_all(fd, (json.dumps(fields, separators=(",", ":")) + "\n").encode() + payload)
 
 
 # EvalPlus's "reliability guard" disables these before running a candidate; the
@@ -199,12 +257,31 @@ def _become(uid: int, keep_read: bool) -> None:
         _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0)
 
 
+class _Current:
+    """The call in progress, for the timer handler."""
+
+    index = -1
+    started = 0.0
+    fired = 0
+    results = -1
+
+
 def _on_timer(signum: int, frame: Any) -> None:
+    _Current.fired += 1
+    if _Current.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
+        cpu = time.process_time() - _Current.started
+        _record(_Current.results, i=_Current.index, cpu=cpu, timeout=True)
+        os._exit(0)
     raise CallTimeout
 
 
 def _cpu_budget(job: dict[str, Any]) -> int:
-    return math.ceil(sum(job["cpu_limits"]) + job["load_cpu"]) + 1
+    return math.ceil(min(sum(job["cpu_limits"]), job["job_cpu"]) + job["load_cpu"]) + 1
+
+
+def _wall_budget(job: dict[str, Any]) -> float:
+    factor = sum(job["wall_limits"]) / max(sum(job["cpu_limits"]), 1e-9)
+    return min(sum(job["wall_limits"]), factor * job["job_cpu"]) + job["load_wall"]
 
 
 def _set_limits(job: dict[str, Any], uid: int | None) -> None:
@@ -245,6 +322,7 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
         _become(uid, keep_read=bool(landlock.abi))
     if landlock.abi:
         landlock.restrict()
+    _deny_unix_sockets()
     if job.get("guard") == "evalplus":
         _apply_evalplus_guard()
 
@@ -260,6 +338,7 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
     for i, (args, cpu_limit, wall_limit) in enumerate(zip(job["inputs"], job["cpu_limits"], job["wall_limits"])):
         args = _codec.decode(args)
         start = time.process_time()
+        _Current.index, _Current.started, _Current.fired, _Current.results = i, start, 0, results
         try:
             signal.setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
             signal.setitimer(signal.ITIMER_REAL, wall_limit, 0.05)
@@ -267,7 +346,7 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
             signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
             cpu = time.process_time() - start
-            _record(results, i=i, cpu=cpu, ok=_codec.encode(out))
+            _record(results, _codec.dump_output(out), i=i, cpu=cpu)
         except CallTimeout:
             _disarm()
             _record(results, i=i, cpu=time.process_time() - start, timeout=True)
@@ -291,48 +370,55 @@ def _disarm() -> None:
 
 
 def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, landlock: _Landlock) -> None:
+    """Run one job. The runner writes its records straight into ``response``; once it and
+    everything it started are gone, the supervisor appends the trailer saying how it ended."""
     workdir = tempfile.mkdtemp(prefix="job-", dir=base)
     uid = UID_BASE + os.getpid() if uid_switch else None
     if uid is not None:
         os.chown(workdir, uid, uid)
     os.chmod(workdir, 0o700)
-    res_r, res_w = os.pipe()
     out_r, out_w = os.pipe()
     pid_namespace = _unshare(CLONE_NEWPID)
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
-            os.close(res_r)
             os.close(out_r)
-            os.close(response)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             if not pid_namespace:
                 os.setsid()
-            run_job(job, res_w, workdir, uid, landlock)
+            run_job(job, response, workdir, uid, landlock)
         finally:
             os._exit(70)
-    os.close(res_w)
     os.close(out_w)
-    deadline = started + sum(job["wall_limits"]) + job["load_wall"]
-    records, tail, verdict = _collect(pid, res_r, out_r, deadline, job["max_output_bytes"])
-    _, status, usage = os.wait4(pid, 0)
+    deadline = started + _wall_budget(job)
+    tail, timed_out = _watch(pid, out_r, deadline)
+    _, status, usage = os.wait4(pid, 0)  # as PID 1 its exit waits for every process it started
     if not pid_namespace:
         _kill_group(pid)
-    if not verdict and os.WIFSIGNALED(status) and usage.ru_utime + usage.ru_stime >= _cpu_budget(job):
-        verdict = "cpu_limit"  # as PID 1 the runner ignores SIGXCPU; the hard limit's SIGKILL ends it
-    header = {
-        "ended": verdict or ("signal" if os.WIFSIGNALED(status) else "exit"),
-        "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "wall": round(time.monotonic() - started, 4),
-        "cpu": round(usage.ru_utime + usage.ru_stime, 4),
-        "max_rss_kb": usage.ru_maxrss,
-        "output": tail.decode("utf-8", "replace"),
-    }
-    _write_all(response, json.dumps(header).encode() + b"\n" + records)
-    os.close(response)
+    cpu = usage.ru_utime + usage.ru_stime
+    if timed_out:
+        ended = "wall_timeout"
+    elif os.WIFSIGNALED(status) and cpu >= _cpu_budget(job):
+        ended = "cpu_limit"  # as PID 1 the runner ignores SIGXCPU; the hard limit's SIGKILL ends it
+    else:
+        ended = "signal" if os.WIFSIGNALED(status) else "exit"
+    trailer = json.dumps(
+        {
+            "ended": ended,
+            "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "wall": round(time.monotonic() - started, 4),
+            "cpu": round(cpu, 4),
+            "max_rss_kb": usage.ru_maxrss,
+            "output": tail.decode("utf-8", "replace"),
+        }
+    ).encode()
+    try:
+        _write_all(response, b"\n" + trailer + struct.pack("!Q", len(trailer)) + TRAILER_MAGIC)
+    except BrokenPipeError:
+        pass  # the client gave up on this job
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -343,37 +429,33 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def _collect(pid: int, res_r: int, out_r: int, deadline: float, cap: int) -> tuple[bytes, bytes, str]:
-    """Read the runner's records and output until both pipes close or time runs out."""
-    records, tail = bytearray(), bytearray()
-    verdict = ""
+def _watch(pid: int, out_r: int, deadline: float) -> tuple[bytes, bool]:
+    """Keep the tail of the runner's stdout/stderr until it exits; kill it at the deadline."""
+    tail = bytearray()
+    pidfd = os.pidfd_open(pid)
     sel = selectors.DefaultSelector()
-    sel.register(res_r, selectors.EVENT_READ)
     sel.register(out_r, selectors.EVENT_READ)
-    while sel.get_map():
+    sel.register(pidfd, selectors.EVENT_READ)
+    timed_out = False
+    while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            verdict = "wall_timeout"
+            os.kill(pid, signal.SIGKILL)
+            timed_out = True
             break
-        for key, _ in sel.select(remaining):
-            chunk = os.read(key.fd, 1 << 16)
-            if not chunk:
-                sel.unregister(key.fd)
-            elif key.fd == res_r:
-                records += chunk
-                if len(records) > cap:
-                    verdict = "output_limit"
-            else:
+        ready = {key.fd for key, _ in sel.select(remaining)}
+        if out_r in ready:
+            chunk = os.read(out_r, 1 << 16)
+            if chunk:
                 tail = (tail + chunk)[-OUTPUT_TAIL:]
-        if verdict:
+            else:
+                sel.unregister(out_r)
+        if pidfd in ready:
             break
-    if verdict:
-        os.kill(pid, signal.SIGKILL)
-        del records[cap:]
     sel.close()
-    os.close(res_r)
+    os.close(pidfd)
     os.close(out_r)
-    return bytes(records), bytes(tail), verdict
+    return bytes(tail), timed_out
 
 
 # ---------------------------------------------------------------- zygote

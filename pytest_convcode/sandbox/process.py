@@ -6,6 +6,7 @@ threads may run jobs at once and no answer can be mixed up with another.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -17,6 +18,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InfrastructureError
@@ -24,6 +26,9 @@ from . import SANDBOXES, Call, CallJob, ExecResult, _codec
 
 WORKER = Path(__file__).with_name("_worker.py")
 BACKSTOP_SECONDS = 30.0  # beyond the job's own deadline, before we call the worker lost
+PIPE_BYTES = 1 << 20  # a larger pipe: fewer context switches for big outputs
+READ_BYTES = 1 << 22
+TRAILER_MAGIC = b"CONVCODE-TRAILER"  # as in _worker.py: the last bytes of every answer
 
 
 @SANDBOXES.register("process")
@@ -86,15 +91,19 @@ class ProcessSandbox:
         payload = json.dumps(_wire(job)).encode()
         read_end, write_end = os.pipe()
         try:
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # a smaller pipe only costs speed
+        try:
             self._send(payload, write_end)
         finally:
             os.close(write_end)
         deadline = time.monotonic() + sum(job.wall_limits) + job.load_wall + BACKSTOP_SECONDS
         try:
-            raw = _read_until_eof(read_end, deadline)
+            raw, overflow = _read_answer(read_end, deadline, job.limits.max_output_bytes)
         finally:
             os.close(read_end)
-        return _parse(raw, len(job.inputs))
+        return _parse(raw, len(job.inputs), overflow)
 
     def _send(self, payload: bytes, fd: int) -> None:
         with self._lock:
@@ -118,59 +127,89 @@ def _wire(job: CallJob) -> dict[str, Any]:
     return wire
 
 
-def _read_until_eof(fd: int, deadline: float) -> bytes:
-    chunks = []
+def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytes, bool]:
+    """Read a job's answer to EOF. Past ``cap`` bytes the records are dropped (the end is
+    kept: it holds the supervisor's trailer); the flag says that happened."""
+    chunks: list[bytes] = []
+    size, overflow = 0, False
+    keep = len(TRAILER_MAGIC) + 8 + (1 << 16)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             raise InfrastructureError("sandbox supervisor did not answer before its deadline")
-        chunk = os.read(fd, 1 << 20)
+        chunk = os.read(fd, READ_BYTES)
         if not chunk:
-            return b"".join(chunks)
+            return b"".join(chunks), overflow
         chunks.append(chunk)
+        size += len(chunk)
+        if size > cap + keep:
+            overflow = True
+            tail = b"".join(chunks)[-keep:]
+            chunks, size = [tail], len(tail)
 
 
-def _parse(raw: bytes, n_inputs: int) -> ExecResult:
-    head, _, body = raw.partition(b"\n")
-    if not head:
+def _records(body: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+    """Split the runner's stream into (header, payload) pairs; stop where it stops making sense.
+
+    The candidate can write to any fd it finds, so a stream it garbled ends the
+    records there: the calls after that point count as not run.
+    """
+    pos = 0
+    while pos < len(body):
+        end = body.find(b"\n", pos)
+        if end < 0:
+            return
+        try:
+            record = json.loads(body[pos:end])
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(record, dict):
+            return
+        size = record.get("bytes", 0)
+        if not isinstance(size, int) or size < 0 or end + 1 + size > len(body):
+            return
+        yield record, body[end + 1 : end + 1 + size]
+        pos = end + 1 + size
+
+
+def _parse(raw: bytes, n_inputs: int, overflow: bool) -> ExecResult:
+    if not raw.endswith(TRAILER_MAGIC):
         raise InfrastructureError("sandbox supervisor died without an answer")
-    header = json.loads(head)
+    (length,) = struct.unpack("!Q", raw[-len(TRAILER_MAGIC) - 8 : -len(TRAILER_MAGIC)])
+    end = len(raw) - len(TRAILER_MAGIC) - 8
+    trailer = json.loads(raw[end - length : end])
+    body = b"" if overflow else raw[: end - length - 1]
     calls: dict[int, Call] = {}
     load_error: str | None = ""  # no record at all: the process ended before loading finished
     complete = False
-    for line in body.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # the candidate may write to any fd it finds; only well-formed records count
-        if not isinstance(record, dict):
-            continue
+    for record, payload in _records(body):
         if "load" in record:
             load_error = None if record["load"] == "ok" else str(record.get("error", ""))
         elif record.get("done"):
             complete = True
         elif isinstance(record.get("i"), int) and 0 <= record["i"] < n_inputs and record["i"] not in calls:
-            calls[record["i"]] = _call(record)
+            calls[record["i"]] = _call(record, payload)
     return ExecResult(
         calls=[calls[i] for i in sorted(calls)],
         load_error=load_error,
         complete=complete and len(calls) == n_inputs,
-        ended=header["ended"],
-        exit_code=header["code"],
-        signal=header["signal"],
-        wall=header["wall"],
-        cpu=header["cpu"],
-        output=header["output"],
+        ended="output_limit" if overflow else trailer["ended"],
+        exit_code=trailer["code"],
+        signal=trailer["signal"],
+        wall=trailer["wall"],
+        cpu=trailer["cpu"],
+        output=trailer["output"],
     )
 
 
-def _call(record: dict[str, Any]) -> Call:
-    index, cpu = record["i"], float(record.get("cpu", 0.0))
+def _call(record: dict[str, Any], payload: bytes) -> Call:
+    index, cpu = record["i"], record.get("cpu")
+    cpu = float(cpu) if isinstance(cpu, (int, float)) else 0.0
     if record.get("timeout"):
         return Call(index, "timeout", cpu=cpu)
-    if "ok" in record:
-        try:
-            return Call(index, "ok", value=_codec.decode(record["ok"]), cpu=cpu)
-        except (ValueError, TypeError, KeyError) as exc:
-            return Call(index, "error", error=f"the returned value could not be read back: {exc}", cpu=cpu)
-    return Call(index, "error", error=str(record.get("error", "")), cpu=cpu)
+    if "error" in record:
+        return Call(index, "error", error=str(record["error"]), cpu=cpu)
+    try:
+        return Call(index, "ok", value=_codec.load_output(payload), cpu=cpu)
+    except Exception as exc:  # noqa: BLE001 - any unreadable payload is the candidate's failure
+        return Call(index, "error", error=f"the returned value could not be read back: {exc!r}", cpu=cpu)

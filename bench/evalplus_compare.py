@@ -14,7 +14,9 @@ from process start to process exit. "cold" runs start without the tool's cached
 ground truth (EvalPlus: CACHE_DIR/<md5 of the data file>.pkl; ours:
 .pytest_cache/d/convcode/groundtruth/humaneval-<version>-*), "warm" runs with it.
 The run order alternates (cold: EvalPlus then ours; warm: ours then EvalPlus;
-reversed on every other repeat).
+reversed on every other repeat). Each run's CPU seconds are counted in a
+CPU-accounting cgroup of its own where one can be made (root), with the CPU
+seconds other processes used meanwhile, to flag runs on a busy machine.
 
 Exit status: 0 when the verdicts agree (apart from --allow), 1 when they
 disagree, 2 when the EvalPlus interpreter is missing, 3 when a tool's run failed.
@@ -381,7 +383,7 @@ class Bench:
             self.last_run_id = run_id
         print(f"  {label:<22}", end="", flush=True)
         rc, timing, output = run_timed(cmd, env, ROOT, self.tmp / f"{label}.log", a.timeout, results, self.meter)
-        at = f"results at {timing.results_at:7.2f} s" if timing.results_at else ""
+        at = f"results at {timing.results_at:7.2f} s" if timing.results_at else "no results file"
         others = f", other processes {timing.others:.1f} CPU s" if timing.others is not None else ""
         approx = "" if timing.exact else "~"
         print(f"{timing.wall:8.2f} s   ({at}; {approx}{timing.cpu:.1f} CPU s{others})", flush=True)

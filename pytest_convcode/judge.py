@@ -163,7 +163,6 @@ class DifferentialJudge:
     time_factor: float = 4.0
     min_time: float = 1.0
     limits: Limits = field(default_factory=Limits)
-    _encoded: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
     _truths: dict[str, dict[str, GroundTruth]] = field(default_factory=dict, repr=False)
 
     def judge(self, task: Task, program: str, fail_fast: bool = True) -> Verdict:
@@ -177,7 +176,7 @@ class DifferentialJudge:
         job = CallJob(
             code=program,
             entry_point=task.entry_point,
-            inputs=self._inputs(task, phase),
+            inputs=task.tests[phase],
             cpu_limits=cpu_limits,
             wall_limits=[WALL_FACTOR * t for t in cpu_limits],
             load_cpu=self.min_time,
@@ -231,12 +230,6 @@ class DifferentialJudge:
 
     # -- inputs and ground truth
 
-    def _inputs(self, task: Task, phase: str) -> list[Any]:
-        key = (task.task_id, phase)
-        if key not in self._encoded:
-            self._encoded[key] = [_codec.encode(list(args)) for args in task.tests[phase]]
-        return self._encoded[key]
-
     def ground_truth(self, task: Task) -> dict[str, GroundTruth]:
         """Expected outputs and reference CPU times; from memory, disk, or a reference run."""
         if task.task_id not in self._truths:
@@ -262,7 +255,7 @@ class DifferentialJudge:
         job = CallJob(
             code=task.program(task.canonical_solution),
             entry_point=task.entry_point,
-            inputs=self._inputs(task, phase),
+            inputs=task.tests[phase],
             cpu_limits=[REFERENCE_CPU_LIMIT] * n,
             wall_limits=[WALL_FACTOR * REFERENCE_CPU_LIMIT] * n,
             load_wall=30.0,

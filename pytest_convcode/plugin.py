@@ -105,7 +105,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         cases, notes = run.cases(suite)
     except UsageError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:  # a bad data or samples file: its message, no harness traceback
+        pytest.fail(problem, pytrace=False)
     for note in notes:
         warnings.warn(note, stacklevel=1)
     metafunc.parametrize("convcode_case", cases, ids=[c.id for c in cases])
@@ -242,24 +246,32 @@ class _LogHook:
 # ---------------------------------------------------------------- end of run
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-json-report writes its file
+def _summarize(run: Run) -> dict[str, Any] | None:
+    """The run's summary, computed once (the JSON report may ask before sessionfinish)."""
+    if run.summary is None and run.log is not None and run.records:
+        scores = summarize(run.records)
+        run.summary = {
+            "run_id": run.options.run_id,
+            "model": run.model.name,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "items": {o: sum(r["outcome"] == o for r in run.records) for o in ("passed", "failed", "error")},
+            "scores": scores,
+            "gates": [
+                {"gate": g.text, "passed": not reasons, "reasons": reasons}
+                for g in run.options.gates
+                for reasons in [g.failures(scores)]
+            ],
+        }
+    return run.summary
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash[RUN]
-    if run.log is None or not run.records:
+    summary = _summarize(run)
+    if summary is None or run.log is None:
         return
-    scores = summarize(run.records)
-    gate_results = [{"gate": g.text, "reasons": g.failures(scores)} for g in run.options.gates]
-    outcomes = {o: sum(r["outcome"] == o for r in run.records) for o in ("passed", "failed", "error")}
-    run.summary = {
-        "run_id": run.options.run_id,
-        "model": run.model.name,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "items": outcomes,
-        "scores": scores,
-        "gates": [{"gate": g["gate"], "passed": not g["reasons"], "reasons": g["reasons"]} for g in gate_results],
-    }
-    run.log.write_summary(run.summary)
-    if any(g["reasons"] for g in gate_results) or outcomes["error"]:
+    run.log.write_summary(summary)
+    if summary["items"]["error"] or not all(g["passed"] for g in summary["gates"]):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif exitstatus == pytest.ExitCode.TESTS_FAILED and not run.other_failures:
         session.exitstatus = pytest.ExitCode.OK  # wrong answers are measurements, not a failed run
@@ -267,8 +279,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = config.stash[RUN]
-    summary = getattr(run, "summary", None)
-    if not summary:
+    summary = run.summary
+    if not summary or run.log is None:
         return
     tr = terminalreporter
     tr.write_sep("=", f"convcode: {summary['model']} · run {summary['run_id']}")
@@ -301,6 +313,6 @@ class _JsonReportHook:
         self.config = config
 
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
-        summary = getattr(self.config.stash[RUN], "summary", None)
+        summary = _summarize(self.config.stash[RUN])
         if summary:
             json_report["convcode"] = json.loads(json.dumps(summary))

@@ -33,7 +33,7 @@ class Limits:
 class CallJob:
     code: str
     entry_point: str
-    inputs: Sequence[Any]  # codec-encoded argument lists, one per call
+    inputs: Sequence[Sequence[Any]]  # argument lists, one per call (picklable values)
     cpu_limits: Sequence[float]  # seconds of CPU per call
     wall_limits: Sequence[float]  # seconds of wall clock per call (backstop)
     load_cpu: float = 1.0  # extra CPU budget for running the module itself

@@ -21,6 +21,7 @@ import ctypes
 import json
 import math
 import os
+import pickle
 import resource
 import selectors
 import shutil
@@ -209,7 +210,8 @@ def _record(fd: int, payload: bytes = b"", **fields: Any) -> None:
     """One record: a JSON line, then ``bytes`` bytes of payload (a pickled output)."""
     if payload:
         fields["bytes"] = len(payload)
-    _write_all(fd, (json.dumps(fields, separators=(",", ":")) + "\n").encode() + payload)
+    _write_all(fd, (json.dumps(fields, separators=(",", ":")) + "\n").encode())
+    _write_all(fd, payload)
 
 
 # EvalPlus's "reliability guard" disables these before running a candidate; the
@@ -303,6 +305,21 @@ def _set_limits(job: dict[str, Any], uid: int | None) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
+def _confine(job: dict[str, Any], workdir: str, uid: int | None, landlock: _Landlock) -> None:
+    os.environ.clear()
+    os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
+    tempfile.tempdir = workdir
+    _set_limits(job, uid)
+    if uid is not None:
+        _become(uid, keep_read=bool(landlock.abi))
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after _become: a uid change clears it
+    if landlock.abi:
+        landlock.restrict()
+    _deny_unix_sockets()
+    if job.get("guard") == "evalplus":
+        _apply_evalplus_guard()
+
+
 def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, landlock: _Landlock) -> None:
     """The runner: becomes the sandboxed candidate. Never returns."""
     os.chdir(workdir)
@@ -314,17 +331,12 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail instead of killing
     signal.signal(signal.SIGPROF, _on_timer)
     signal.signal(signal.SIGALRM, _on_timer)
-    os.environ.clear()
-    os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
-    tempfile.tempdir = workdir
-    _set_limits(job, uid)
-    if uid is not None:
-        _become(uid, keep_read=bool(landlock.abi))
-    if landlock.abi:
-        landlock.restrict()
-    _deny_unix_sockets()
-    if job.get("guard") == "evalplus":
-        _apply_evalplus_guard()
+    try:
+        _confine(job, workdir, uid, landlock)
+    except BaseException:
+        traceback.print_exc()  # stderr reaches the client in the trailer's output tail
+        os._exit(71)
+    _record(results, ready=True)  # from here on, whatever happens is the candidate's doing
 
     namespace: dict[str, Any] = {}
     try:
@@ -335,8 +347,8 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
         os._exit(0)
     _record(results, load="ok")
 
-    for i, (args, cpu_limit, wall_limit) in enumerate(zip(job["inputs"], job["cpu_limits"], job["wall_limits"])):
-        args = _codec.decode(args)
+    inputs = pickle.loads(job["inputs"])
+    for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"])):
         start = time.process_time()
         _Current.index, _Current.started, _Current.fired, _Current.results = i, start, 0, results
         try:
@@ -404,7 +416,8 @@ def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, l
         ended = "cpu_limit"  # as PID 1 the runner ignores SIGXCPU; the hard limit's SIGKILL ends it
     else:
         ended = "signal" if os.WIFSIGNALED(status) else "exit"
-    trailer = json.dumps(
+    _write_trailer(
+        response,
         {
             "ended": ended,
             "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
@@ -413,13 +426,18 @@ def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, l
             "cpu": round(cpu, 4),
             "max_rss_kb": usage.ru_maxrss,
             "output": tail.decode("utf-8", "replace"),
-        }
-    ).encode()
+        },
+    )
+    os.close(response)  # the client has its answer: clean up after it, not before
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _write_trailer(response: int, fields: dict[str, Any]) -> None:
+    trailer = json.dumps(fields).encode()
     try:
         _write_all(response, b"\n" + trailer + struct.pack("!Q", len(trailer)) + TRAILER_MAGIC)
     except BrokenPipeError:
         pass  # the client gave up on this job
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _kill_group(pid: int) -> None:
@@ -472,12 +490,15 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def _recv_job(sock: socket.socket) -> tuple[dict[str, Any], int]:
-    head, fds, _, _ = socket.recv_fds(sock, 8, 1)
+    """A job: two lengths (with the answer pipe attached), its JSON, its pickled inputs."""
+    head, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not head:
         raise EOFError
-    head += _recv_exact(sock, 8 - len(head))
-    (length,) = struct.unpack("!Q", head)
-    return json.loads(_recv_exact(sock, length)), fds[0]
+    head += _recv_exact(sock, 16 - len(head))
+    json_length, inputs_length = struct.unpack("!QQ", head)
+    job = json.loads(_recv_exact(sock, json_length))
+    job["inputs"] = _recv_exact(sock, inputs_length)  # unpickled by the runner, not here
+    return job, fds[0]
 
 
 def _preload() -> None:
@@ -489,7 +510,8 @@ def _preload() -> None:
 
 
 def main(fd: int) -> None:
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # No parent-death signal here: it fires when the *thread* that started us ends, and
+    # clients start us from worker threads. EOF on the socket tells us the client is gone.
     sock = socket.socket(fileno=fd)
     _preload()
     network = _enter_network_namespace()
@@ -507,10 +529,13 @@ def main(fd: int) -> None:
             except (EOFError, ConnectionError):
                 return
             if os.fork() == 0:
+                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a killed run leaves no jobs
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 sock.close()
                 try:
                     supervise(job, response, base, uid_switch, landlock)
+                except BaseException:
+                    _write_trailer(response, {"ended": "supervisor_error", "error": traceback.format_exc()})
                 finally:
                     os._exit(0)
             os.close(response)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pickle
 import select
 import socket
 import struct
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -88,14 +89,15 @@ class ProcessSandbox:
     # -- jobs
 
     def run(self, job: CallJob) -> ExecResult:
-        payload = json.dumps(_wire(job)).encode()
+        header = json.dumps(_wire(job)).encode()
+        inputs = pickle.dumps([list(args) for args in job.inputs], protocol=5)
         read_end, write_end = os.pipe()
         try:
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             pass  # a smaller pipe only costs speed
         try:
-            self._send(payload, write_end)
+            self._send(header, inputs, write_end)
         finally:
             os.close(write_end)
         deadline = time.monotonic() + sum(job.wall_limits) + job.load_wall + BACKSTOP_SECONDS
@@ -105,13 +107,14 @@ class ProcessSandbox:
             os.close(read_end)
         return _parse(raw, len(job.inputs), overflow)
 
-    def _send(self, payload: bytes, fd: int) -> None:
+    def _send(self, header: bytes, inputs: bytes, fd: int) -> None:
         with self._lock:
             for attempt in range(2):  # a dead worker is restarted once
                 sock = self._sock or self._start()
                 try:
-                    socket.send_fds(sock, [struct.pack("!Q", len(payload))], [fd])
-                    sock.sendall(payload)
+                    socket.send_fds(sock, [struct.pack("!QQ", len(header), len(inputs))], [fd])
+                    sock.sendall(header)
+                    sock.sendall(inputs)
                     return
                 except OSError as exc:
                     self._sock = None
@@ -120,18 +123,18 @@ class ProcessSandbox:
 
 
 def _wire(job: CallJob) -> dict[str, Any]:
-    wire = asdict(job)
-    limits = wire.pop("limits")
-    wire.update(limits)
-    wire["inputs"] = list(job.inputs)
+    """The job as the worker reads it: everything but the inputs, limits flattened."""
+    wire = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in ("inputs", "limits")}
+    wire.update((f.name, getattr(job.limits, f.name)) for f in fields(job.limits))
+    wire["cpu_limits"], wire["wall_limits"] = list(job.cpu_limits), list(job.wall_limits)
     return wire
 
 
-def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytes, bool]:
+def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
     """Read a job's answer to EOF. Past ``cap`` bytes the records are dropped (the end is
     kept: it holds the supervisor's trailer); the flag says that happened."""
-    chunks: list[bytes] = []
-    size, overflow = 0, False
+    answer = bytearray()
+    overflow = False
     keep = len(TRAILER_MAGIC) + 8 + (1 << 16)
     while True:
         remaining = deadline - time.monotonic()
@@ -139,16 +142,14 @@ def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytes, bool]:
             raise InfrastructureError("sandbox supervisor did not answer before its deadline")
         chunk = os.read(fd, READ_BYTES)
         if not chunk:
-            return b"".join(chunks), overflow
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap + keep:
+            return answer, overflow
+        answer += chunk
+        if len(answer) > cap + keep:
             overflow = True
-            tail = b"".join(chunks)[-keep:]
-            chunks, size = [tail], len(tail)
+            del answer[:-keep]
 
 
-def _records(body: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+def _records(body: memoryview) -> Iterator[tuple[dict[str, Any], memoryview]]:
     """Split the runner's stream into (header, payload) pairs; stop where it stops making sense.
 
     The candidate can write to any fd it finds, so a stream it garbled ends the
@@ -156,11 +157,11 @@ def _records(body: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
     """
     pos = 0
     while pos < len(body):
-        end = body.find(b"\n", pos)
+        end = body.obj.find(b"\n", pos, len(body))  # type: ignore[union-attr]
         if end < 0:
             return
         try:
-            record = json.loads(body[pos:end])
+            record = json.loads(bytes(body[pos:end]))
         except (ValueError, RecursionError):
             return
         if not isinstance(record, dict):
@@ -172,23 +173,31 @@ def _records(body: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
         pos = end + 1 + size
 
 
-def _parse(raw: bytes, n_inputs: int, overflow: bool) -> ExecResult:
+def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
     if not raw.endswith(TRAILER_MAGIC):
         raise InfrastructureError("sandbox supervisor died without an answer")
     (length,) = struct.unpack("!Q", raw[-len(TRAILER_MAGIC) - 8 : -len(TRAILER_MAGIC)])
     end = len(raw) - len(TRAILER_MAGIC) - 8
-    trailer = json.loads(raw[end - length : end])
-    body = b"" if overflow else raw[: end - length - 1]
+    trailer = json.loads(bytes(raw[end - length : end]))
+    if trailer["ended"] == "supervisor_error":
+        raise InfrastructureError(f"sandbox supervisor failed:\n{trailer['error']}")
+    body = memoryview(raw)[: 0 if overflow else end - length - 1]
     calls: dict[int, Call] = {}
     load_error: str | None = ""  # no record at all: the process ended before loading finished
-    complete = False
+    complete = ready = False
     for record, payload in _records(body):
-        if "load" in record:
+        if not ready:  # the runner's first record, written before the candidate starts
+            ready = record == {"ready": True}
+            if not ready:
+                break
+        elif "load" in record:
             load_error = None if record["load"] == "ok" else str(record.get("error", ""))
         elif record.get("done"):
             complete = True
         elif isinstance(record.get("i"), int) and 0 <= record["i"] < n_inputs and record["i"] not in calls:
             calls[record["i"]] = _call(record, payload)
+    if not ready:
+        raise InfrastructureError(f"the sandbox could not set up the job:\n{trailer['output'][-3000:]}")
     return ExecResult(
         calls=[calls[i] for i in sorted(calls)],
         load_error=load_error,
@@ -202,7 +211,7 @@ def _parse(raw: bytes, n_inputs: int, overflow: bool) -> ExecResult:
     )
 
 
-def _call(record: dict[str, Any], payload: bytes) -> Call:
+def _call(record: dict[str, Any], payload: memoryview) -> Call:
     index, cpu = record["i"], record.get("cpu")
     cpu = float(cpu) if isinstance(cpu, (int, float)) else 0.0
     if record.get("timeout"):

@@ -46,7 +46,9 @@ class Gate:
 def parse(text: str) -> Gate:
     match = _GATE.match(text)
     if not match:
-        raise UsageError(f"cannot read gate {text!r}; write METRIC OP VALUE, e.g. 'pass@1>=0.8' or 'humaneval:pass@1>=0.7'")
+        raise UsageError(
+            f"cannot read gate {text!r}; write METRIC OP VALUE, e.g. 'pass@1>=0.8' or 'humaneval:pass@1>=0.7'"
+        )
     value = float(match["value"])
     return Gate(text.strip(), match["metric"], match["op"], value, match["group"])
 

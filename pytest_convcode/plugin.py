@@ -16,13 +16,19 @@ from typing import Any
 
 import pytest
 
+try:  # private: only to refine -k for task ids (see pytest_collection_modifyitems)
+    from _pytest.mark import KeywordMatcher
+    from _pytest.mark.expression import Expression
+except ImportError:  # pragma: no cover - a pytest that moved them: plain -k semantics
+    KeywordMatcher = Expression = None  # type: ignore[assignment,misc]
+
 from . import gates, results
 from .errors import UsageError
 from .judge import Verdict
 from .metrics import summarize
 from .models import resolve
-from .run import Case, Options, Run
 from .registry import UnknownNameError
+from .run import Case, Options, Run
 from .sandbox import Limits, MiB, backend
 
 RUN = pytest.StashKey[Run]()
@@ -36,17 +42,41 @@ class SandboxIsolationWarning(UserWarning):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("convcode", "pytest-convcode: evaluate code-generating models")
-    group.addoption("--model", default="reference", help="model to evaluate: reference, replay:PATH (default: reference)")
+    group.addoption(
+        "--model", default="reference", help="model to evaluate: reference, replay:PATH (default: reference)"
+    )
     group.addoption("--dataset-path", type=Path, help="a data file of the suite's schema instead of the bundled one")
-    group.addoption("--dataset-version", help="bundled data set version (HumanEval+ 0.1.10 or 0.1.9; MBPP+ 0.2.0 or 0.1.0)")
+    group.addoption(
+        "--dataset-version", help="bundled data set version (HumanEval+ 0.1.10 or 0.1.9; MBPP+ 0.2.0 or 0.1.0)"
+    )
     group.addoption("--base-only", action="store_true", help="run the original tests only, not the plus tests")
-    group.addoption("--gate", action="append", default=[], metavar="EXPR", help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8' (repeatable)")
+    group.addoption(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8' (repeatable)",
+    )
     group.addoption("--run-id", help="name of this run's folder under --reports-dir (default: time and random)")
-    group.addoption("--reports-dir", type=Path, default=Path("reports"), help="where runs write results (default: reports)")
+    group.addoption(
+        "--reports-dir", type=Path, default=Path("reports"), help="where runs write results (default: reports)"
+    )
     group.addoption("--sandbox", default="process", help="sandbox backend (default: process)")
-    group.addoption("--time-factor", type=float, default=4.0, help="CPU-time limit per call as a multiple of the reference's (default: 4)")
-    group.addoption("--min-time", type=float, default=1.0, help="floor of the CPU-time limit per call, seconds (default: 1)")
-    group.addoption("--memory-limit", type=int, default=Limits.memory_bytes // MiB, help="address-space limit per candidate, MiB (default: 4096)")
+    group.addoption(
+        "--time-factor",
+        type=float,
+        default=4.0,
+        help="CPU-time limit per call as a multiple of the reference's (default: 4)",
+    )
+    group.addoption(
+        "--min-time", type=float, default=1.0, help="floor of the CPU-time limit per call, seconds (default: 1)"
+    )
+    group.addoption(
+        "--memory-limit",
+        type=int,
+        default=Limits.memory_bytes // MiB,
+        help="address-space limit per candidate, MiB (default: 4096)",
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after the cache provider has set config.cache
@@ -128,34 +158,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     this collection is matched exactly against the item's task instead.
     """
     expression = config.option.keyword
-    if not expression:
+    if not expression or Expression is None:
         return
     try:
-        from _pytest.mark import KeywordMatcher
-        from _pytest.mark.expression import Expression
-
         compiled = Expression.compile(expression)
     except Exception:  # private API moved, or a malformed -k that pytest will report itself
         return
     task_ids = {case.task.task_id.lower() for item in items if (case := _case(item))}
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         case = _case(item)
-        if case is None:
-            keep.append(item)
-            continue
-        by_keyword = KeywordMatcher.from_item(item)
-        own_id = case.task.task_id.lower()
-
-        def matcher(name: str, /, **kwargs: Any) -> bool:
-            if name.lower() in task_ids:
-                return name.lower() == own_id
-            return by_keyword(name, **kwargs)
-
-        (keep if compiled.evaluate(matcher) else drop).append(item)
+        matches = case is None or compiled.evaluate(_TaskIdMatcher(item, case.task.task_id, task_ids))
+        (keep if matches else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+class _TaskIdMatcher:
+    """-k names: a whole task id of this collection must be the item's own; others as pytest does."""
+
+    def __init__(self, item: pytest.Item, task_id: str, task_ids: set[str]) -> None:
+        self.item, self.task_id, self.task_ids = item, task_id.lower(), task_ids
+
+    def __call__(self, name: str, /, **kwargs: str | int | bool | None) -> bool:
+        if name.lower() in self.task_ids:
+            return name.lower() == self.task_id
+        return bool(KeywordMatcher.from_item(self.item)(name, **kwargs))
 
 
 # ---------------------------------------------------------------- items
@@ -192,7 +222,7 @@ def expect_pass(verdict: Verdict) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     case = _case(item)
-    if case is not None and (report.when == "call" or report.when == "setup" and report.failed):
+    if case is not None and (report.when == "call" or (report.when == "setup" and report.failed)):
         report.user_properties.append(("convcode", _record(item, case, report)))
     return report
 
@@ -209,8 +239,9 @@ def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[st
         "sample": case.sample,
         "model": run.model.name,
         "outcome": "error" if report.when == "setup" else report.outcome,
-        **item.stash.get(TIMINGS, {}),
     }
+    timings: dict[str, float] | None = item.stash.get(TIMINGS, None)
+    record.update(timings or {})
     verdict = item.stash.get(VERDICT, None)
     if verdict is None:
         record["error"] = report.longreprtext[-4000:]
@@ -235,7 +266,7 @@ class _LogHook:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.run.log is None:
             return
-        records = [value for name, value in report.user_properties if name == "convcode"]
+        records = [v for name, v in report.user_properties if name == "convcode" and isinstance(v, dict)]
         for record in records:
             self.run.records.append(record)
             self.run.log.append(record)
@@ -285,7 +316,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr = terminalreporter
     tr.write_sep("=", f"convcode: {summary['model']} · run {summary['run_id']}")
     scores = summary["scores"]
-    ks = sorted({key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:]))
+    ks = sorted(
+        {key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:])
+    )
     header = f"{'score':<14}{'tasks':>7}{'samples':>9}{'passed':>8}{'errors':>8}" + "".join(f"{k:>9}" for k in ks)
     tr.write_line(header)
     for group, entry in scores.items():

@@ -27,7 +27,7 @@ class RunLog:
     def append(self, record: dict[str, Any]) -> None:
         if self._results is None:  # created on the first record: a run with none leaves nothing
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._results = open(self.results_path, "a", encoding="utf-8")
+            self._results = open(self.results_path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run
         self._results.write(json.dumps(record) + "\n")
         self._results.flush()
         os.fsync(self._results.fileno())

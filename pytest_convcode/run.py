@@ -77,7 +77,7 @@ class Run:
     def cases(self, suite: str) -> tuple[list[Case], list[str]]:
         """The items of a suite, and notes on samples that do not fit the data set."""
         dataset = self.dataset(suite)
-        cases = []
+        cases: list[Case] = []
         for task in dataset.tasks.values():
             n = self.model.samples(task)
             cases.extend(Case(task, i, n) for i in range(n))

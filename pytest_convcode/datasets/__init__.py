@@ -49,7 +49,7 @@ def require(record: dict[str, Any], name: str, kind: type | tuple[type, ...], wh
     if name not in record:
         raise DatasetError(f"{where}: field {name!r} is missing")
     value = record[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         expected = " or ".join(k.__name__ for k in _as_tuple(kind))
         raise DatasetError(f"{where}: field {name!r} must be {expected}, got {type(value).__name__}")
     return value

@@ -35,7 +35,10 @@ def _nested_tuples(args: Args) -> Args:
 # MBPP+ task number -> conversion of one argument list
 _MBPP_ARGUMENTS: dict[int, Callable[[Args], Any]] = {}
 for _numbers, _convert in [
-    ((2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809), _tuples),
+    (
+        (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809),
+        _tuples,
+    ),
     ((63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780), _nested_tuples),
     ((75, 413, 444, 753), lambda a: [[tuple(x) for x in a[0]], a[1]]),
     ((106, 750), lambda a: [a[0], tuple(a[1])]),
@@ -62,8 +65,16 @@ _MBPP_ORACLES = {
     "text_match_three": "not_none",
     "text_starta_endb": "not_none",
     **dict.fromkeys(
-        "similar_elements find_char_long common_in_nested_lists extract_singly larg_nnum "
-        "intersection_array find_dissimilar Diff".split(),
+        [
+            "similar_elements",
+            "find_char_long",
+            "common_in_nested_lists",
+            "extract_singly",
+            "larg_nnum",
+            "intersection_array",
+            "find_dissimilar",
+            "Diff",
+        ],
         "set",
     ),
 }

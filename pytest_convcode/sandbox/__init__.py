@@ -26,7 +26,7 @@ class Limits:
     file_bytes: int = 64 * MiB
     max_processes: int = 64
     max_output_bytes: int = 1024 * MiB  # the largest reference output (MBPP+ Mbpp/255) pickles to ~400 MB
-    job_cpu: float = 60.0  # CPU seconds for all calls of a job together (EvalPlus: 60 s per task)
+    min_job_cpu: float = 60.0  # least CPU budget for all calls of a job (EvalPlus gives a task 60 s)
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class CallJob:
     inputs: Sequence[Sequence[Any]]  # argument lists, one per call (picklable values)
     cpu_limits: Sequence[float]  # seconds of CPU per call
     wall_limits: Sequence[float]  # seconds of wall clock per call (backstop)
+    cpu_budget: float | None = None  # CPU seconds for all calls together; None: the sum of cpu_limits
     load_cpu: float = 1.0  # extra CPU budget for running the module itself
     load_wall: float = 5.0
     stop_on_error: bool = True
@@ -57,7 +58,7 @@ _ENDINGS = {
     "wall_timeout": "stopped at the wall-clock deadline",
     "output_limit": "stopped: it produced more output than the limit",
 }
-_SIGNALS = {
+_SIGNALS: dict[int, str] = {
     signal.SIGXCPU: "CPU-time limit",
     signal.SIGKILL: "killed",
     signal.SIGSEGV: "segmentation fault",

@@ -65,7 +65,13 @@ _VALUE_CLASSES = {
     ("datetime", "time"),
     ("datetime", "timedelta"),
 }
-_NUMPY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
+_NUMPY_MODULES = (
+    "numpy",
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core.numeric",
+    "numpy._core.numeric",
+)
 MAX_ITEM_BYTES = 1 << 16
 
 

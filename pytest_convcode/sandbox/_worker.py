@@ -17,6 +17,7 @@ after ``os.setsid()``) survives the job.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
@@ -36,11 +37,34 @@ from typing import Any
 
 import _codec
 
-PRELOAD = (
-    "array bisect cmath collections copy dataclasses datetime decimal enum fractions functools "
-    "hashlib heapq itertools json math operator random re statistics string sys textwrap "
-    "typing unittest numpy"
-).split()
+PRELOAD = [
+    "array",
+    "bisect",
+    "cmath",
+    "collections",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "sys",
+    "textwrap",
+    "typing",
+    "unittest",
+    "numpy",
+]
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
@@ -224,7 +248,7 @@ _EVALPLUS_DISABLED = {
     "shutil": "rmtree move chown",
     "subprocess": "Popen",
 }
-_EVALPLUS_BLOCKED_MODULES = "ipdb joblib resource psutil tkinter".split()
+_EVALPLUS_BLOCKED_MODULES = ["ipdb", "joblib", "resource", "psutil", "tkinter"]
 
 
 def _apply_evalplus_guard() -> None:
@@ -277,13 +301,19 @@ def _on_timer(signum: int, frame: Any) -> None:
     raise CallTimeout
 
 
+def _calls_cpu(job: dict[str, Any]) -> float:
+    total = sum(job["cpu_limits"])
+    return total if job["cpu_budget"] is None else min(total, job["cpu_budget"])
+
+
 def _cpu_budget(job: dict[str, Any]) -> int:
-    return math.ceil(min(sum(job["cpu_limits"]), job["job_cpu"]) + job["load_cpu"]) + 1
+    return math.ceil(_calls_cpu(job) + job["load_cpu"]) + 1
 
 
 def _wall_budget(job: dict[str, Any]) -> float:
-    factor = sum(job["wall_limits"]) / max(sum(job["cpu_limits"]), 1e-9)
-    return min(sum(job["wall_limits"]), factor * job["job_cpu"]) + job["load_wall"]
+    """The wall-clock deadline keeps the per-call ratio of wall to CPU limits."""
+    ratio = sum(job["wall_limits"]) / max(sum(job["cpu_limits"]), 1e-9)
+    return ratio * _calls_cpu(job) + job["load_wall"]
 
 
 def _set_limits(job: dict[str, Any], uid: int | None) -> None:
@@ -326,7 +356,7 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     keep = sorted({results, landlock.ruleset} - {-1})
-    for low, high in zip([3, *(k + 1 for k in keep)], [*keep, 1 << 16]):
+    for low, high in zip([3, *(k + 1 for k in keep)], [*keep, 1 << 16], strict=False):
         os.closerange(low, high)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail instead of killing
     signal.signal(signal.SIGPROF, _on_timer)
@@ -348,7 +378,7 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
     _record(results, load="ok")
 
     inputs = pickle.loads(job["inputs"])
-    for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"])):
+    for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"], strict=False)):
         start = time.process_time()
         _Current.index, _Current.started, _Current.fired, _Current.results = i, start, 0, results
         try:
@@ -434,17 +464,13 @@ def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, l
 
 def _write_trailer(response: int, fields: dict[str, Any]) -> None:
     trailer = json.dumps(fields).encode()
-    try:
+    with contextlib.suppress(BrokenPipeError):  # the client gave up on this job
         _write_all(response, b"\n" + trailer + struct.pack("!Q", len(trailer)) + TRAILER_MAGIC)
-    except BrokenPipeError:
-        pass  # the client gave up on this job
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _watch(pid: int, out_r: int, deadline: float) -> tuple[bytes, bool]:
@@ -503,10 +529,8 @@ def _recv_job(sock: socket.socket) -> tuple[dict[str, Any], int]:
 
 def _preload() -> None:
     for name in PRELOAD:
-        try:
+        with contextlib.suppress(ImportError):
             __import__(name)
-        except ImportError:
-            pass
 
 
 def main(fd: int) -> None:

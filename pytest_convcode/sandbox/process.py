@@ -6,6 +6,7 @@ threads may run jobs at once and no answer can be mixed up with another.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -17,9 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InfrastructureError
@@ -92,10 +93,8 @@ class ProcessSandbox:
         header = json.dumps(_wire(job)).encode()
         inputs = pickle.dumps([list(args) for args in job.inputs], protocol=5)
         read_end, write_end = os.pipe()
-        try:
+        with contextlib.suppress(OSError):  # a smaller pipe only costs speed
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        except OSError:
-            pass  # a smaller pipe only costs speed
         try:
             self._send(header, inputs, write_end)
         finally:
@@ -149,27 +148,29 @@ def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
             del answer[:-keep]
 
 
-def _records(body: memoryview) -> Iterator[tuple[dict[str, Any], memoryview]]:
-    """Split the runner's stream into (header, payload) pairs; stop where it stops making sense.
+def _records(raw: bytearray, stop: int) -> Iterator[tuple[dict[str, Any], memoryview]]:
+    """Split the runner's stream (``raw[:stop]``) into (header, payload) pairs; stop where
+    it stops making sense.
 
     The candidate can write to any fd it finds, so a stream it garbled ends the
     records there: the calls after that point count as not run.
     """
+    view = memoryview(raw)
     pos = 0
-    while pos < len(body):
-        end = body.obj.find(b"\n", pos, len(body))  # type: ignore[union-attr]
+    while pos < stop:
+        end = raw.find(b"\n", pos, stop)
         if end < 0:
             return
         try:
-            record = json.loads(bytes(body[pos:end]))
+            record = json.loads(bytes(view[pos:end]))
         except (ValueError, RecursionError):
             return
         if not isinstance(record, dict):
             return
         size = record.get("bytes", 0)
-        if not isinstance(size, int) or size < 0 or end + 1 + size > len(body):
+        if not isinstance(size, int) or size < 0 or end + 1 + size > stop:
             return
-        yield record, body[end + 1 : end + 1 + size]
+        yield record, view[end + 1 : end + 1 + size]
         pos = end + 1 + size
 
 
@@ -181,11 +182,11 @@ def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
     trailer = json.loads(bytes(raw[end - length : end]))
     if trailer["ended"] == "supervisor_error":
         raise InfrastructureError(f"sandbox supervisor failed:\n{trailer['error']}")
-    body = memoryview(raw)[: 0 if overflow else end - length - 1]
+    stop = 0 if overflow else end - length - 1
     calls: dict[int, Call] = {}
     load_error: str | None = ""  # no record at all: the process ended before loading finished
     complete = ready = False
-    for record, payload in _records(body):
+    for record, payload in _records(raw, stop):
         if not ready:  # the runner's first record, written before the candidate starts
             ready = record == {"ready": True}
             if not ready:
@@ -220,5 +221,5 @@ def _call(record: dict[str, Any], payload: memoryview) -> Call:
         return Call(index, "error", error=str(record["error"]), cpu=cpu)
     try:
         return Call(index, "ok", value=_codec.load_output(payload), cpu=cpu)
-    except Exception as exc:  # noqa: BLE001 - any unreadable payload is the candidate's failure
+    except Exception as exc:
         return Call(index, "error", error=f"the returned value could not be read back: {exc!r}", cpu=cpu)

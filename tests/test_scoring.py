@@ -1,0 +1,116 @@
+"""Metrics, gates, output comparison and data loading: the pure parts, no sandbox."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_convcode import datasets, gates
+from pytest_convcode.datasets import DatasetError
+from pytest_convcode.errors import UsageError
+from pytest_convcode.judge import outputs_match
+from pytest_convcode.metrics import pass_at_k, summarize
+from pytest_convcode.sandbox._codec import Opaque
+from pytest_convcode.tasks import Task
+
+
+@pytest.mark.parametrize("n", [1, 5, 10, 20, 200])
+def test_pass_at_k_equals_the_binomial_definition(n: int) -> None:
+    for c in range(n + 1):
+        for k in (1, 10, 100):
+            if k <= n:
+                exact = 1 - math.comb(n - c, k) / math.comb(n, k)
+                assert pass_at_k(n, c, k) == pytest.approx(exact, abs=1e-12)
+
+
+def record(task: str, base: bool, plus: bool, outcome: str = "passed") -> dict[str, object]:
+    phases = {"base": {"passed": base}, "plus": {"passed": plus}}
+    return {"suite": "humaneval", "task_id": task, "outcome": outcome, "phases": phases}
+
+
+def test_summary_reports_k_only_where_every_task_has_enough_samples_and_errors_apart() -> None:
+    records = [record("A", True, True)] * 10 + [record("B", True, False)] * 10
+    records += [record("B", False, False, "error")]
+    summary = summarize(records)
+    assert summary["humaneval"]["pass@10"] == 1.0
+    assert summary["humaneval+"]["pass@1"] == 0.5  # B fails its plus tests
+    assert summary["humaneval+"]["errors"] == 1 and summary["humaneval+"]["samples"] == 20
+    assert "pass@100" not in summary["humaneval"]
+
+
+def test_gate_expressions_parse_and_bad_ones_explain_the_syntax() -> None:
+    gate = gates.parse("humaneval:pass@1 >= 0.7")
+    assert (gate.group, gate.metric, gate.op, gate.value) == ("humaneval", "pass@1", ">=", 0.7)
+    assert gate.failures({"humaneval": {"pass@1": 0.69}}) == ["humaneval: pass@1 = 0.6900, needs >= 0.7"]
+    with pytest.raises(UsageError, match="write METRIC OP VALUE"):
+        gates.parse("pass@1 is great")
+
+
+def test_an_unprefixed_gate_checks_the_strictest_score_of_each_suite() -> None:
+    summary = {"humaneval": {"pass@1": 0.9}, "humaneval+": {"pass@1": 0.6}, "mbpp": {"pass@1": 0.8}}
+    assert gates.parse("pass@1>=0.7").failures(summary) == ["humaneval+: pass@1 = 0.6000, needs >= 0.7"]
+
+
+def task(oracle: str = "exact", atol: float = 0.0) -> Task:
+    return Task("T/0", "", "f", "", {"base": []}, atol=atol, oracle=oracle)
+
+
+def test_float_outputs_get_evalplus_tolerance_and_it_sticks_for_the_phase() -> None:
+    ok, atol = outputs_match(task(), [], 0.1 + 0.2, 0.3, 0.0)
+    assert ok and atol == 1e-6
+    # after a float, an almost-equal non-float output passes too, as in EvalPlus
+    assert outputs_match(task(), [], [1, 2.0000001], [1, 2.0], atol)[0]
+    assert not outputs_match(task(), [], [1, 2.0000001], [1, 2.0], 0.0)[0]
+
+
+def test_types_matter_where_python_equality_says_so() -> None:
+    assert not outputs_match(task(), [], [1, 2], (1, 2), 0.0)[0]
+    assert outputs_match(task(), [], 1.0, 1, 0.0)[0]  # 1.0 == 1 in Python and in EvalPlus
+    assert not outputs_match(task(), [], np.array([1, 2]), [1, 2], 0.0)[0]  # ambiguous truth value
+    assert not outputs_match(task(), [], Opaque("Liar"), 5, 0.0)[0]
+
+
+def test_special_oracles() -> None:
+    assert outputs_match(task("set"), [], [3, 1, 2], [1, 2, 3], 0)[0]
+    assert outputs_match(task("not_none"), [], Opaque("re.Match"), True, 0)[0]
+    assert not outputs_match(task("not_none"), [], None, True, 0)[0]
+    assert outputs_match(task("any"), [], "whatever", 3, 0)[0]
+    assert outputs_match(task("exact_or_zero"), [], 0, 7, 0)[0]
+    root_task = task("poly_root", atol=1e-6)
+    assert outputs_match(root_task, [[-6, 11, -6, 1]], 2.0, 1.0, 0)[0]  # any root will do
+    assert not outputs_match(root_task, [[-6, 11, -6, 1]], 2.5, 1.0, 0)[0]
+
+
+def test_bundled_versions_load_and_mbpp_arguments_get_their_types() -> None:
+    mbpp = datasets.load("mbpp")
+    assert (mbpp.version, len(mbpp.tasks)) == ("0.2.0", 378)
+    assert all(isinstance(arg, tuple) for arg in mbpp.tasks["Mbpp/2"].tests["base"][0])
+    assert mbpp.tasks["Mbpp/793"].tests["plus"] == []  # stored as {} in the release
+    assert mbpp.tasks["Mbpp/2"].oracle == "set"
+    assert len(datasets.load("mbpp", "0.1.0").tasks) == 399
+    assert len(datasets.load("humaneval", "v0.1.9").tasks) == 164
+
+
+def test_an_unknown_version_lists_the_bundled_ones() -> None:
+    with pytest.raises(DatasetError, match=r"bundled: 0\.1\.10, 0\.1\.9"):
+        datasets.load("humaneval", "0.2")
+
+
+def test_a_truncated_gzip_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl.gz"
+    path.write_bytes(gzip.compress(json.dumps({"task_id": "x"}).encode() * 100)[:40])
+    with pytest.raises(DatasetError, match="cannot be read"):
+        datasets.load("humaneval", path=path)
+
+
+def test_a_wrong_field_type_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    fields = {"task_id": "T/0", "prompt": "", "entry_point": 3, "canonical_solution": ""}
+    path.write_text(json.dumps(fields) + "\n")
+    with pytest.raises(DatasetError, match=r"data.jsonl:1: field 'entry_point' must be str, got int"):
+        datasets.load("humaneval", path=path)

@@ -195,7 +195,7 @@ class _TaskIdMatcher:
 def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Verdict:
     """Generate the case's answer and judge it; harness trouble raises here (an E)."""
     run = request.config.stash[RUN]
-    sandbox_was_new = run._sandbox is None
+    sandbox_was_new = not run.sandbox_started
     started = time.perf_counter()
     answer = run.answer(convcode_case)
     generated = time.perf_counter()

@@ -63,6 +63,10 @@ class Run:
     _answers: dict[str, list[Answer]] = field(default_factory=dict)
 
     @property
+    def sandbox_started(self) -> bool:
+        return self._sandbox is not None
+
+    @property
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
             self._sandbox = backend(self.options.sandbox)()

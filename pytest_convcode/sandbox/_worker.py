@@ -37,34 +37,10 @@ from typing import Any
 
 import _codec
 
-PRELOAD = [
-    "array",
-    "bisect",
-    "cmath",
-    "collections",
-    "copy",
-    "dataclasses",
-    "datetime",
-    "decimal",
-    "enum",
-    "fractions",
-    "functools",
-    "hashlib",
-    "heapq",
-    "itertools",
-    "json",
-    "math",
-    "operator",
-    "random",
-    "re",
-    "statistics",
-    "string",
-    "sys",
-    "textwrap",
-    "typing",
-    "unittest",
-    "numpy",
-]
+# What candidates commonly import, loaded once in the zygote (numpy when available).
+PRELOAD = """array bisect cmath collections copy dataclasses datetime decimal enum fractions functools
+hashlib heapq itertools json math operator random re statistics string sys textwrap typing unittest
+numpy""".split()  # noqa: SIM905
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000

@@ -12,6 +12,7 @@ Outputs are compared as EvalPlus compares them, special oracles included.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -275,10 +276,11 @@ class DifferentialJudge:
 
 
 def ground_truth_dir(root: Path, dataset: Dataset, python: str) -> Path:
-    """Where a data set's ground truth is cached: keyed by file, interpreter and format."""
-    import hashlib
-
-    key = hashlib.sha256(f"{dataset.digest}:{python}:{GROUND_TRUTH_FORMAT}".encode()).hexdigest()[:16]
+    """Where a data set's ground truth is cached: keyed by file, interpreter and format
+    (the interpreter by its directory and real binary: ``python`` and ``python3`` of one
+    virtual environment share a cache, two environments do not)."""
+    interpreter = f"{os.path.dirname(os.path.abspath(python))}:{os.path.realpath(python)}"
+    key = hashlib.sha256(f"{dataset.digest}:{interpreter}:{GROUND_TRUTH_FORMAT}".encode()).hexdigest()[:16]
     path = root / f"{dataset.suite}-{dataset.version}-{key}"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -77,9 +77,12 @@ class ExecResult:
     wall: float = 0.0
     cpu: float = 0.0
     output: str = ""  # tail of the program's stdout and stderr
+    garbled: bool = False  # the program wrote into the result stream; records end there
 
     @property
     def how_it_ended(self) -> str:
+        if self.garbled:
+            return "wrote into the harness's result stream"
         if self.ended in _ENDINGS:
             return _ENDINGS[self.ended]
         if self.signal is not None:

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 from typing import Any
+
+# The runner's records: a fixed header (kind, call index, CPU seconds, payload size),
+# then the payload: a pickled output, or a traceback as UTF-8 text.
+RECORD = struct.Struct("!BIdI")
+READY, LOADED, LOAD_ERROR, OK, ERROR, TIMEOUT, DONE = range(1, 8)
 
 try:
     import numpy as _np

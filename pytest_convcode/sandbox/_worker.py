@@ -206,12 +206,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _record(fd: int, payload: bytes = b"", **fields: Any) -> None:
-    """One record: a JSON line, then ``bytes`` bytes of payload (a pickled output)."""
-    if payload:
-        fields["bytes"] = len(payload)
-    _write_all(fd, (json.dumps(fields, separators=(",", ":")) + "\n").encode())
-    _write_all(fd, payload)
+def _record(fd: int, kind: int, index: int = 0, cpu: float = 0.0, payload: bytes = b"") -> None:
+    _write_all(fd, _codec.RECORD.pack(kind, index, cpu, len(payload)) + payload)
 
 
 # EvalPlus's "reliability guard" disables these before running a candidate; the
@@ -272,7 +268,7 @@ def _on_timer(signum: int, frame: Any) -> None:
     _Current.fired += 1
     if _Current.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
         cpu = time.process_time() - _Current.started
-        _record(_Current.results, i=_Current.index, cpu=cpu, timeout=True)
+        _record(_Current.results, _codec.TIMEOUT, _Current.index, cpu)
         os._exit(0)
     raise CallTimeout
 
@@ -342,16 +338,16 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
     except BaseException:
         traceback.print_exc()  # stderr reaches the client in the trailer's output tail
         os._exit(71)
-    _record(results, ready=True)  # from here on, whatever happens is the candidate's doing
+    _record(results, _codec.READY)  # from here on, whatever happens is the candidate's doing
 
     namespace: dict[str, Any] = {}
     try:
         exec(compile(job["code"], job.get("filename", "<candidate>"), "exec"), namespace)
         fn = namespace[job["entry_point"]] if job.get("entry_point") else None
     except BaseException:
-        _record(results, load="error", error=traceback.format_exc(limit=-8))
+        _record(results, _codec.LOAD_ERROR, payload=traceback.format_exc(limit=-8).encode())
         os._exit(0)
-    _record(results, load="ok")
+    _record(results, _codec.LOADED)
 
     inputs = pickle.loads(job["inputs"])
     for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"], strict=False)):
@@ -364,18 +360,18 @@ def run_job(job: dict[str, Any], results: int, workdir: str, uid: int | None, la
             signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
             cpu = time.process_time() - start
-            _record(results, _codec.dump_output(out), i=i, cpu=cpu)
+            _record(results, _codec.OK, i, cpu, _codec.dump_output(out))
         except CallTimeout:
             _disarm()
-            _record(results, i=i, cpu=time.process_time() - start, timeout=True)
+            _record(results, _codec.TIMEOUT, i, time.process_time() - start)
             if job["stop_on_error"]:
                 break
         except BaseException:  # SystemExit, KeyboardInterrupt and friends are a failed call
             _disarm()
-            _record(results, i=i, cpu=time.process_time() - start, error=traceback.format_exc(limit=-8))
+            _record(results, _codec.ERROR, i, time.process_time() - start, traceback.format_exc(limit=-8).encode())
             if job["stop_on_error"]:
                 break
-    _record(results, done=True)
+    _record(results, _codec.DONE)
     os._exit(0)
 
 

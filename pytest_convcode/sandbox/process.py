@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -148,30 +147,24 @@ def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
             del answer[:-keep]
 
 
-def _records(raw: bytearray, stop: int) -> Iterator[tuple[dict[str, Any], memoryview]]:
-    """Split the runner's stream (``raw[:stop]``) into (header, payload) pairs; stop where
-    it stops making sense.
+def _records(raw: bytearray, stop: int) -> tuple[list[tuple[int, int, float, memoryview]], bool]:
+    """Split the runner's stream (``raw[:stop]``) into (kind, index, cpu, payload) records,
+    and say whether it was garbled.
 
     The candidate can write to any fd it finds, so a stream it garbled ends the
     records there: the calls after that point count as not run.
     """
     view = memoryview(raw)
+    records = []
     pos = 0
-    while pos < stop:
-        end = raw.find(b"\n", pos, stop)
-        if end < 0:
-            return
-        try:
-            record = json.loads(bytes(view[pos:end]))
-        except (ValueError, RecursionError):
-            return
-        if not isinstance(record, dict):
-            return
-        size = record.get("bytes", 0)
-        if not isinstance(size, int) or size < 0 or end + 1 + size > stop:
-            return
-        yield record, view[end + 1 : end + 1 + size]
-        pos = end + 1 + size
+    while pos + _codec.RECORD.size <= stop:
+        kind, index, cpu, size = _codec.RECORD.unpack_from(raw, pos)
+        if not _codec.READY <= kind <= _codec.DONE or pos + _codec.RECORD.size + size > stop:
+            break
+        pos += _codec.RECORD.size
+        records.append((kind, index, cpu, view[pos : pos + size]))
+        pos += size
+    return records, pos != stop
 
 
 def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
@@ -186,17 +179,20 @@ def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
     calls: dict[int, Call] = {}
     load_error: str | None = ""  # no record at all: the process ended before loading finished
     complete = ready = False
-    for record, payload in _records(raw, stop):
+    records, garbled = _records(raw, stop)
+    for kind, index, cpu, payload in records:
         if not ready:  # the runner's first record, written before the candidate starts
-            ready = record == {"ready": True}
+            ready = kind == _codec.READY
             if not ready:
                 break
-        elif "load" in record:
-            load_error = None if record["load"] == "ok" else str(record.get("error", ""))
-        elif record.get("done"):
+        elif kind == _codec.LOADED:
+            load_error = None
+        elif kind == _codec.LOAD_ERROR:
+            load_error = bytes(payload).decode("utf-8", "replace")
+        elif kind == _codec.DONE:
             complete = True
-        elif isinstance(record.get("i"), int) and 0 <= record["i"] < n_inputs and record["i"] not in calls:
-            calls[record["i"]] = _call(record, payload)
+        elif index < n_inputs and index not in calls:
+            calls[index] = _call(kind, index, cpu, payload)
     if not ready:
         raise InfrastructureError(f"the sandbox could not set up the job:\n{trailer['output'][-3000:]}")
     return ExecResult(
@@ -209,17 +205,16 @@ def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
         wall=trailer["wall"],
         cpu=trailer["cpu"],
         output=trailer["output"],
+        garbled=garbled,
     )
 
 
-def _call(record: dict[str, Any], payload: memoryview) -> Call:
-    index, cpu = record["i"], record.get("cpu")
-    cpu = float(cpu) if isinstance(cpu, (int, float)) else 0.0
-    if record.get("timeout"):
+def _call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:
+    if kind == _codec.TIMEOUT:
         return Call(index, "timeout", cpu=cpu)
-    if "error" in record:
-        return Call(index, "error", error=str(record["error"]), cpu=cpu)
+    if kind == _codec.ERROR:
+        return Call(index, "error", error=bytes(payload).decode("utf-8", "replace"), cpu=cpu)
     try:
         return Call(index, "ok", value=_codec.load_output(payload), cpu=cpu)
-    except Exception as exc:
+    except Exception as exc:  # any unreadable payload is the candidate's failure
         return Call(index, "error", error=f"the returned value could not be read back: {exc!r}", cpu=cpu)

@@ -16,7 +16,7 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +29,7 @@ from .sandbox import Call, CallJob, ExecResult, Limits, Sandbox, _codec
 from .tasks import Dataset, Task
 
 WALL_FACTOR = 3.0
-GROUND_TRUTH_FORMAT = 1  # bump when the cached ground-truth layout changes
+GROUND_TRUTH_FORMAT = 2  # bump when the cached ground-truth layout changes
 REFERENCE_CPU_LIMIT = 60.0  # per call, for the trusted reference solution only
 REFERENCE_MEMORY = 16 << 30  # the reference is trusted: limits here only catch a broken data file
 DETAIL_CHARS = 300
@@ -145,10 +145,36 @@ class Verdict:
         return "all tests passed"
 
 
-@dataclass(frozen=True)
+@dataclass
 class GroundTruth:
-    outputs: list[Any]
+    """The reference's outputs as pickled bytes (so equal answers are recognised without
+    unpickling), what the comparison rules need to know of them, and its CPU times."""
+
+    payloads: list[bytes]
+    floats: list[bool]  # EvalPlus's "is a float output" test, for its tolerance rule
+    byte_equal_ok: list[bool]  # identical bytes mean equal values (False when it holds a NaN)
     cpu: list[float]
+    _outputs: dict[int, Any] = field(default_factory=dict, repr=False)
+
+    def output(self, i: int) -> Any:
+        if i not in self._outputs:
+            self._outputs[i] = _codec.load_output(self.payloads[i])
+        return self._outputs[i]
+
+    @classmethod
+    def of(cls, outputs: list[Any], cpu: list[float]) -> GroundTruth:
+        payloads = [_codec.dump_output(o) for o in outputs]
+        return cls(payloads, [_is_floats(o) for o in outputs], [not _has_nan(o) for o in outputs], cpu)
+
+
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, (float, complex)):
+        return value != value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_nan(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nan(k) or _has_nan(v) for k, v in value.items())
+    return isinstance(value, np.ndarray | np.generic)  # compared elementwise: no byte shortcut
 
 
 # ---------------------------------------------------------------- judge
@@ -193,7 +219,7 @@ class DifferentialJudge:
     def _compare(
         self, task: Task, phase: str, result: ExecResult, truth: GroundTruth, cpu_limits: list[float], fail_fast: bool
     ) -> PhaseResult:
-        n = len(truth.outputs)
+        n = len(truth.payloads)
         if result.load_error is not None:
             why = result.load_error.strip() or f"the process {result.how_it_ended} before it finished loading"
             return PhaseResult(phase, NOT_RUN * n, f"the program did not load: {_cut(why, 2000)}")
@@ -206,18 +232,24 @@ class DifferentialJudge:
                 if call is None and not failure:
                     failure = f"{phase} test {i}: not run: the process {result.how_it_ended}"
                 continue
-            ok, atol = self._check(task, phase, i, call, truth.outputs[i], atol)
+            ok, atol = self._check(task, phase, i, call, truth, atol)
             statuses.append(ok)
             if ok != PASSED and not failure:
-                failure = self._describe(task, phase, i, call, truth.outputs[i], cpu_limits[i])
+                failure = self._describe(task, phase, i, call, truth.output(i), cpu_limits[i])
         return PhaseResult(phase, "".join(statuses), failure)
 
-    def _check(self, task: Task, phase: str, i: int, call: Call, expected: Any, atol: float) -> tuple[str, float]:
+    def _check(self, task: Task, phase: str, i: int, call: Call, truth: GroundTruth, atol: float) -> tuple[str, float]:
         if call.status == "timeout":
             return TIMED_OUT, atol
         if call.status == "error":
             return RAISED, atol
-        ok, atol = outputs_match(task, task.tests[phase][i], call.value, expected, atol)
+        if task.oracle == "exact" and truth.byte_equal_ok[i] and call.payload == truth.payloads[i]:
+            return PASSED, 1e-6 if atol == 0 and truth.floats[i] else atol  # the same value
+        try:
+            value = call.value
+        except Exception:  # an unreadable payload is the candidate's doing
+            return RAISED, atol
+        ok, atol = outputs_match(task, task.tests[phase][i], value, truth.output(i), atol)
         return (PASSED if ok else WRONG), atol
 
     def _describe(self, task: Task, phase: str, i: int, call: Call, expected: Any, cpu_limit: float) -> str:
@@ -227,9 +259,13 @@ class DifferentialJudge:
             return f"{head} exceeded its time limit ({cpu_limit:.2f} s of CPU)"
         if call.status == "error":
             return f"{head} raised:\n{_cut(call.error.strip(), 2000)}"
+        try:
+            value = call.value
+        except Exception as exc:
+            return f"{head} returned a value that could not be read back: {exc!r}"
         if task.oracle == "poly_root":
-            return f"{head} returned {_show(call.value)}, which is not a root (|poly(x)| > {task.atol})"
-        return f"{head} returned {_show(call.value)}, expected {_show(expected)}"
+            return f"{head} returned {_show(value)}, which is not a root (|poly(x)| > {task.atol})"
+        return f"{head} returned {_show(value)}, expected {_show(expected)}"
 
     # -- inputs and ground truth
 
@@ -242,16 +278,28 @@ class DifferentialJudge:
         return self._truths[task.task_id]
 
     def _load_ground_truth(self, task: Task) -> dict[str, GroundTruth]:
-        path = self.cache_dir / f"{task.task_id.replace('/', '_')}.pickle"
+        path = self.cache_dir / f"{_file_name(task)}.pickle"
         try:
             stored = _codec.load_output(path.read_bytes())
             return {p: GroundTruth(*stored[p]) for p in self.phases}
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             pass
         truth = {p: self._reference_run(task, p) for p in ("base", "plus")}
-        stored = {p: (t.outputs, t.cpu) for p, t in truth.items()}
+        stored = {p: (t.payloads, t.floats, t.byte_equal_ok, t.cpu) for p, t in truth.items()}
         _write_atomically(path, _codec.dump_output(stored))
+        cost = sum(sum(t.cpu) for t in truth.values())
+        _write_atomically(path.with_suffix(".cost"), f"{cost:.6f}".encode())
         return truth
+
+    def costs(self, tasks: Iterable[Task]) -> dict[str, float] | None:
+        """The reference's CPU seconds per task, or None unless every task's is known."""
+        costs = {}
+        for task in tasks:
+            try:
+                costs[task.task_id] = float((self.cache_dir / f"{_file_name(task)}.cost").read_text())
+            except (OSError, ValueError):
+                return None
+        return costs
 
     def _reference_run(self, task: Task, phase: str) -> GroundTruth:
         n = len(task.tests[phase])
@@ -272,7 +320,7 @@ class DifferentialJudge:
         outputs = [c.value for c in result.calls]
         if task.oracle == "not_none":  # outputs that cannot be compared: only whether there was one
             outputs = [o is not None for o in outputs]
-        return GroundTruth(outputs, [c.cpu for c in result.calls])
+        return GroundTruth.of(outputs, [c.cpu for c in result.calls])
 
 
 def ground_truth_dir(root: Path, dataset: Dataset, python: str) -> Path:
@@ -284,6 +332,10 @@ def ground_truth_dir(root: Path, dataset: Dataset, python: str) -> Path:
     path = root / f"{dataset.suite}-{dataset.version}-{key}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _file_name(task: Task) -> str:
+    return task.task_id.replace("/", "_")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

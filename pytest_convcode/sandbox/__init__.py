@@ -7,12 +7,14 @@ business: that happens on the trusted side (``judge.py``).
 
 from __future__ import annotations
 
+import functools
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..registry import Registry
+from . import _codec
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -48,9 +50,14 @@ class CallJob:
 class Call:
     index: int
     status: Literal["ok", "error", "timeout"]
-    value: Any = None
+    payload: bytes = b""  # the output as the runner pickled it; read it through ``value``
     error: str = ""
     cpu: float = 0.0
+
+    @functools.cached_property
+    def value(self) -> Any:
+        """The output, rebuilt by the restricted unpickler (raises on unreadable data)."""
+        return _codec.load_output(self.payload)
 
 
 _ENDINGS = {

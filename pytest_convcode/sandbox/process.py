@@ -214,7 +214,4 @@ def _call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:
         return Call(index, "timeout", cpu=cpu)
     if kind == _codec.ERROR:
         return Call(index, "error", error=bytes(payload).decode("utf-8", "replace"), cpu=cpu)
-    try:
-        return Call(index, "ok", value=_codec.load_output(payload), cpu=cpu)
-    except Exception as exc:  # any unreadable payload is the candidate's failure
-        return Call(index, "error", error=f"the returned value could not be read back: {exc!r}", cpu=cpu)
+    return Call(index, "ok", payload=bytes(payload), cpu=cpu)  # unpickled only when needed

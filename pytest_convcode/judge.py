@@ -16,7 +16,7 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -287,19 +287,7 @@ class DifferentialJudge:
         truth = {p: self._reference_run(task, p) for p in ("base", "plus")}
         stored = {p: (t.payloads, t.floats, t.byte_equal_ok, t.cpu) for p, t in truth.items()}
         _write_atomically(path, _codec.dump_output(stored))
-        cost = sum(sum(t.cpu) for t in truth.values())
-        _write_atomically(path.with_suffix(".cost"), f"{cost:.6f}".encode())
         return truth
-
-    def costs(self, tasks: Iterable[Task]) -> dict[str, float] | None:
-        """The reference's CPU seconds per task, or None unless every task's is known."""
-        costs = {}
-        for task in tasks:
-            try:
-                costs[task.task_id] = float((self.cache_dir / f"{_file_name(task)}.cost").read_text())
-            except (OSError, ValueError):
-                return None
-        return costs
 
     def _reference_run(self, task: Task, phase: str) -> GroundTruth:
         n = len(task.tests[phase])

@@ -153,25 +153,6 @@ def _case(item: pytest.Item) -> Case | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _select_task_ids(config, items)
-    _longest_first(config, items)
-
-
-def _longest_first(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the most expensive tasks first (by the reference's CPU time), so that workers
-    finish together instead of one waiting on a heavy task picked up last. Only when every
-    task's cost is cached: then every xdist worker sorts the same way."""
-    run = config.stash[RUN]
-    by_suite: dict[str, list[Case]] = {}
-    for item in items:
-        if (case := _case(item)) is not None:
-            by_suite.setdefault(item.module.SUITE, []).append(case)  # type: ignore[attr-defined]
-    costs: dict[str, float] = {}
-    for suite, cases in by_suite.items():
-        known = run.judge(suite).costs(c.task for c in cases)
-        if known is None:
-            return
-        costs.update(known)
-    items.sort(key=lambda item: -costs.get(c.task.task_id, 0.0) if (c := _case(item)) else 0.0)
 
 
 def _select_task_ids(config: pytest.Config, items: list[pytest.Item]) -> None:

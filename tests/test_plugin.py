@@ -171,12 +171,3 @@ def test_a_killed_run_keeps_every_finished_item(suite: pytest.Pytester) -> None:
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert [r["task_id"] for r in records] == ["HumanEval/0", "HumanEval/2", "HumanEval/4"]
     assert all(r["outcome"] == "passed" for r in records)
-
-
-def test_once_costs_are_known_the_most_expensive_tasks_run_first(suite: pytest.Pytester) -> None:
-    select = ("-k", "HumanEval/0 or HumanEval/25", "-v")
-    first, _ = run(suite, *select, run_id="first")  # computes (and records) the reference's costs
-    first.stdout.re_match_lines([r".*HumanEval/0\] PASSED", r".*HumanEval/25\] PASSED"])
-    second, records = run(suite, *select, run_id="second")
-    second.stdout.re_match_lines([r".*HumanEval/25\] PASSED", r".*HumanEval/0\] PASSED"])
-    assert [r["task_id"] for r in records] == ["HumanEval/25", "HumanEval/0"]

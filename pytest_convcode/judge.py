@@ -162,8 +162,7 @@ class GroundTruth:
         return self._outputs[i]
 
     @classmethod
-    def of(cls, outputs: list[Any], cpu: list[float]) -> GroundTruth:
-        payloads = [_codec.dump_output(o) for o in outputs]
+    def of(cls, payloads: list[bytes], outputs: list[Any], cpu: list[float]) -> GroundTruth:
         return cls(payloads, [_is_floats(o) for o in outputs], [not _has_nan(o) for o in outputs], cpu)
 
 
@@ -305,10 +304,12 @@ class DifferentialJudge:
         if bad is not None or not result.complete:
             why = bad or f"the process {result.how_it_ended}"
             raise InfrastructureError(f"{task.task_id}: the canonical solution fails its own {phase} tests: {why}")
+        payloads = [c.payload for c in result.calls]  # pickled by the runner, as answers are
         outputs = [c.value for c in result.calls]
         if task.oracle == "not_none":  # outputs that cannot be compared: only whether there was one
             outputs = [o is not None for o in outputs]
-        return GroundTruth.of(outputs, [c.cpu for c in result.calls])
+            payloads = [_codec.dump_output(o) for o in outputs]
+        return GroundTruth.of(payloads, outputs, [c.cpu for c in result.calls])
 
 
 def ground_truth_dir(root: Path, dataset: Dataset, python: str) -> Path:

@@ -152,10 +152,6 @@ def _case(item: pytest.Item) -> Case | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    _select_task_ids(config, items)
-
-
-def _select_task_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make ``-k HumanEval/12`` mean that task, not also HumanEval/120-129.
 
     pytest matches -k names as substrings; a name that is a whole task id of
@@ -166,7 +162,7 @@ def _select_task_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     try:
         compiled = Expression.compile(expression)
-    except Exception:  # private API moved, or a malformed -k that pytest will report itself
+    except Exception:  # a malformed -k: pytest reports it itself
         return
     task_ids = {case.task.task_id.lower() for item in items if (case := _case(item))}
     keep: list[pytest.Item] = []

@@ -56,8 +56,9 @@ class Call:
 
     @functools.cached_property
     def value(self) -> Any:
-        """The output, rebuilt by the restricted unpickler (raises on unreadable data)."""
-        return _codec.load_output(self.payload)
+        """The output, rebuilt by the restricted unpickler (raises on unreadable data);
+        None for a call that returned nothing."""
+        return _codec.load_output(self.payload) if self.status == "ok" else None
 
 
 _ENDINGS = {

@@ -17,10 +17,18 @@ import pickle
 import struct
 from typing import Any
 
+# A job on the worker's socket: these two lengths (the answer pipe attached), the job as
+# JSON, its inputs as a pickle.
+JOB_HEADER = struct.Struct("!QQ")
+
 # The runner's records: a fixed header (kind, call index, CPU seconds, payload size),
 # then the payload: a pickled output, or a traceback as UTF-8 text.
 RECORD = struct.Struct("!BIdI")
 READY, LOADED, LOAD_ERROR, OK, ERROR, TIMEOUT, DONE = range(1, 8)
+
+# Every answer ends with the supervisor's trailer: a JSON object, its length, this magic.
+TRAILER_LENGTH = struct.Struct("!Q")
+TRAILER_MAGIC = b"CONVCODE-TRAILER"
 
 try:
     import numpy as _np

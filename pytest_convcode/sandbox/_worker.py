@@ -52,7 +52,6 @@ PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 CAP_DAC_READ_SEARCH = 2
 UID_BASE = 200_000  # runner uid = UID_BASE + supervisor pid: unique among live jobs
 OUTPUT_TAIL = 8192
-TRAILER_MAGIC = b"CONVCODE-TRAILER"  # ends every answer: records, then the supervisor's trailer
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -437,7 +436,7 @@ def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, l
 def _write_trailer(response: int, fields: dict[str, Any]) -> None:
     trailer = json.dumps(fields).encode()
     with contextlib.suppress(BrokenPipeError):  # the client gave up on this job
-        _write_all(response, b"\n" + trailer + struct.pack("!Q", len(trailer)) + TRAILER_MAGIC)
+        _write_all(response, b"\n" + trailer + _codec.TRAILER_LENGTH.pack(len(trailer)) + _codec.TRAILER_MAGIC)
 
 
 def _kill_group(pid: int) -> None:
@@ -488,12 +487,13 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def _recv_job(sock: socket.socket) -> tuple[dict[str, Any], int]:
-    """A job: two lengths (with the answer pipe attached), its JSON, its pickled inputs."""
-    head, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    """A job, as ``_codec.JOB_HEADER`` describes it."""
+    size = _codec.JOB_HEADER.size
+    head, fds, _, _ = socket.recv_fds(sock, size, 1)
     if not head:
         raise EOFError
-    head += _recv_exact(sock, 16 - len(head))
-    json_length, inputs_length = struct.unpack("!QQ", head)
+    head += _recv_exact(sock, size - len(head))
+    json_length, inputs_length = _codec.JOB_HEADER.unpack(head)
     job = json.loads(_recv_exact(sock, json_length))
     job["inputs"] = _recv_exact(sock, inputs_length)  # unpickled by the runner, not here
     return job, fds[0]

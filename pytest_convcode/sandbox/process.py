@@ -13,7 +13,6 @@ import os
 import pickle
 import select
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -29,7 +28,6 @@ WORKER = Path(__file__).with_name("_worker.py")
 BACKSTOP_SECONDS = 30.0  # beyond the job's own deadline, before we call the worker lost
 PIPE_BYTES = 1 << 20  # a larger pipe: fewer context switches for big outputs
 READ_BYTES = 1 << 22
-TRAILER_MAGIC = b"CONVCODE-TRAILER"  # as in _worker.py: the last bytes of every answer
 
 
 @SANDBOXES.register("process")
@@ -110,7 +108,7 @@ class ProcessSandbox:
             for attempt in range(2):  # a dead worker is restarted once
                 sock = self._sock or self._start()
                 try:
-                    socket.send_fds(sock, [struct.pack("!QQ", len(header), len(inputs))], [fd])
+                    socket.send_fds(sock, [_codec.JOB_HEADER.pack(len(header), len(inputs))], [fd])
                     sock.sendall(header)
                     sock.sendall(inputs)
                     return
@@ -133,7 +131,7 @@ def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
     kept: it holds the supervisor's trailer); the flag says that happened."""
     answer = bytearray()
     overflow = False
-    keep = len(TRAILER_MAGIC) + 8 + (1 << 16)
+    keep = len(_codec.TRAILER_MAGIC) + _codec.TRAILER_LENGTH.size + (1 << 16)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
@@ -168,10 +166,10 @@ def _records(raw: bytearray, stop: int) -> tuple[list[tuple[int, int, float, mem
 
 
 def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
-    if not raw.endswith(TRAILER_MAGIC):
+    if not raw.endswith(_codec.TRAILER_MAGIC):
         raise InfrastructureError("sandbox supervisor died without an answer")
-    (length,) = struct.unpack("!Q", raw[-len(TRAILER_MAGIC) - 8 : -len(TRAILER_MAGIC)])
-    end = len(raw) - len(TRAILER_MAGIC) - 8
+    end = len(raw) - len(_codec.TRAILER_MAGIC) - _codec.TRAILER_LENGTH.size
+    (length,) = _codec.TRAILER_LENGTH.unpack_from(raw, end)
     trailer = json.loads(bytes(raw[end - length : end]))
     if trailer["ended"] == "supervisor_error":
         raise InfrastructureError(f"sandbox supervisor failed:\n{trailer['error']}")

@@ -88,7 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
         backend(config.getoption("sandbox"))
     except (UsageError, UnknownNameError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    run_id = config.getoption("run_id") or results.new_run_id()
+    worker_input = getattr(config, "workerinput", None)
+    run_id = worker_input["convcode_run_id"] if worker_input else config.getoption("run_id") or results.new_run_id()
     reports_dir = Path(config.rootpath, config.getoption("reports_dir"))
     options = Options(
         model=config.getoption("model"),
@@ -104,11 +105,16 @@ def pytest_configure(config: pytest.Config) -> None:
         reports_dir=reports_dir,
         cache_dir=_cache_dir(config),
     )
-    is_worker = hasattr(config, "workerinput")
-    config.stash[RUN] = Run(options, model, None if is_worker else results.RunLog(reports_dir / run_id))
+    config.stash[RUN] = Run(options, model, None if worker_input else results.RunLog(reports_dir / run_id))
     config.pluginmanager.register(_LogHook(config), "convcode-log")
     if getattr(config, "_json_report", None) is not None:  # pytest-json-report is writing a report
         config.pluginmanager.register(_JsonReportHook(config), "convcode-json-report")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: workers label their records with the controller's run id."""
+    node.workerinput["convcode_run_id"] = node.config.stash[RUN].options.run_id
 
 
 def _cache_dir(config: pytest.Config) -> Path:

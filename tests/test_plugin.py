@@ -131,6 +131,14 @@ def test_xdist_gives_the_same_verdicts_as_one_process(suite: pytest.Pytester) ->
     assert verdicts(serial) == verdicts(parallel)
 
 
+def test_xdist_workers_label_records_with_the_run_folder_name(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-k", "HumanEval/0 or HumanEval/2", "-n", "2")
+    result.assert_outcomes(passed=2)
+    (folder,) = (suite.path / "reports").iterdir()
+    records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    assert [r["run_id"] for r in records] == [folder.name] * 2
+
+
 def test_base_only_runs_the_original_tests(suite: pytest.Pytester) -> None:
     result, records = run(suite, "-k", "HumanEval/12", "--base-only")
     result.assert_outcomes(passed=1, deselected=163)

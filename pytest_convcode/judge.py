@@ -29,7 +29,7 @@ from .sandbox import Call, CallJob, ExecResult, Limits, Sandbox, _codec
 from .tasks import Dataset, Task
 
 WALL_FACTOR = 3.0
-GROUND_TRUTH_FORMAT = 2  # bump when the cached ground-truth layout changes
+GROUND_TRUTH_FORMAT = 3  # bump when the cached ground-truth layout changes
 REFERENCE_CPU_LIMIT = 60.0  # per call, for the trusted reference solution only
 REFERENCE_MEMORY = 16 << 30  # the reference is trusted: limits here only catch a broken data file
 DETAIL_CHARS = 300
@@ -286,7 +286,16 @@ class DifferentialJudge:
         truth = {p: self._reference_run(task, p) for p in ("base", "plus")}
         stored = {p: (t.payloads, t.floats, t.byte_equal_ok, t.cpu) for p, t in truth.items()}
         _write_atomically(path, _codec.dump_output(stored))
+        cost = sum(sum(t.cpu) for t in truth.values())
+        _write_atomically(path.with_suffix(".cost"), f"{cost:.6f}\n".encode())
         return truth
+
+    def expected_cost(self, task: Task) -> float:
+        """The reference's CPU seconds for all phases on this machine; 0 until measured."""
+        try:
+            return float((self.cache_dir / f"{_file_name(task)}.cost").read_text())
+        except (OSError, ValueError):
+            return 0.0
 
     def _reference_run(self, task: Task, phase: str) -> GroundTruth:
         n = len(task.tests[phase])

@@ -106,6 +106,10 @@ def pytest_configure(config: pytest.Config) -> None:
         cache_dir=_cache_dir(config),
     )
     config.stash[RUN] = Run(options, model, None if worker_input else results.RunLog(reports_dir / run_id))
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        # xdist's load scheduler otherwise hands each worker a run of consecutive items,
+        # and with the slowest first (see _slowest_first) one worker would get all of them.
+        config.option.maxschedchunk = 1
     config.pluginmanager.register(_LogHook(config), "convcode-log")
     if getattr(config, "_json_report", None) is not None:  # pytest-json-report is writing a report
         config.pluginmanager.register(_JsonReportHook(config), "convcode-json-report")
@@ -158,6 +162,25 @@ def _case(item: pytest.Item) -> Case | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_task_ids(config, items)
+    if hasattr(config, "workerinput"):
+        _slowest_first(config, items)
+
+
+def _slowest_first(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, start the tasks whose reference ran longest (as measured when their
+    ground truth was made), so that no worker is left with a slow one at the end.
+    Every worker sees the same cache, so they all collect the same order."""
+    run = config.stash[RUN]
+
+    def cost(item: pytest.Item) -> float:
+        case = _case(item)
+        return run.judge(item.module.SUITE).expected_cost(case.task) if case else 0.0  # type: ignore[attr-defined]
+
+    items.sort(key=cost, reverse=True)
+
+
+def _select_task_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make ``-k HumanEval/12`` mean that task, not also HumanEval/120-129.
 
     pytest matches -k names as substrings; a name that is a whole task id of

@@ -139,6 +139,27 @@ def test_xdist_workers_label_records_with_the_run_folder_name(suite: pytest.Pyte
     assert [r["run_id"] for r in records] == [folder.name] * 2
 
 
+def test_xdist_workers_start_the_tasks_whose_reference_ran_longest(suite: pytest.Pytester) -> None:
+    ids = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7"]
+    selection = " or ".join(ids)
+    run(suite, "-k", selection, run_id="measure")  # makes the ground truth, with each task's cost
+    (cache,) = (suite.path / ".convcode-cache" / "groundtruth").iterdir()
+    for seconds, task_id in enumerate(ids):  # pretend the later tasks were slower
+        (cache / f"{task_id.replace('/', '_')}.cost").write_text(f"{seconds}\n")
+    suite.makeconftest(
+        """
+        import os
+        def pytest_collection_finish(session):
+            if os.environ.get("PYTEST_XDIST_WORKER") == "gw0":
+                with open("order.txt", "w") as f:
+                    f.write(" ".join(item.callspec.id for item in session.items))
+        """
+    )
+    result, _ = run(suite, "-k", selection, "-n", "2")
+    result.assert_outcomes(passed=4)
+    assert (suite.path / "order.txt").read_text().split() == ids[::-1]
+
+
 def test_base_only_runs_the_original_tests(suite: pytest.Pytester) -> None:
     result, records = run(suite, "-k", "HumanEval/12", "--base-only")
     result.assert_outcomes(passed=1, deselected=163)

@@ -196,6 +196,12 @@ class DifferentialJudge:
             results = pool.map(lambda p: self._run_phase(task, program, p, truth[p], fail_fast), self.phases)
             return Verdict(task.task_id, program, {r.phase: r for r in results})
 
+    def unanswered(self, task: Task, why: str) -> Verdict:
+        """The verdict on a reply that held no program: every test of every phase not run."""
+        failure = f"the reply holds no program: {why}"
+        phases = {p: PhaseResult(p, NOT_RUN * len(task.tests[p]), failure) for p in self.phases}
+        return Verdict(task.task_id, "", phases)
+
     def _run_phase(self, task: Task, program: str, phase: str, truth: GroundTruth, fail_fast: bool) -> PhaseResult:
         cpu_limits = [max(self.min_time, self.time_factor * t) for t in truth.cpu]
         job = CallJob(

@@ -24,15 +24,20 @@ except ImportError:  # pragma: no cover - a pytest that moved them: plain -k sem
 
 from . import gates, results
 from .errors import UsageError
+from .generation import CACHE_MODES, RetryPolicy, Settings
 from .judge import Verdict
 from .metrics import summarize
-from .models import resolve
+from .models import Answer, Model, ModelSettings, project_aliases, resolve
+from .models.endpoint import EndpointModel
+from .models.vllm import ServeOptions, VllmServer, free_port
 from .registry import UnknownNameError
 from .run import Case, Options, Run
 from .sandbox import Limits, MiB, backend
 
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()
+ANSWER = pytest.StashKey[Answer]()
+SERVER = pytest.StashKey[Any]()  # the `vllm serve` that --autorun started
 TIMINGS = pytest.StashKey[dict[str, float]]()
 
 
@@ -71,6 +76,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--min-time", type=float, default=1.0, help="floor of the CPU-time limit per call, seconds (default: 1)"
     )
+    group.addoption("--base-url", help="OpenAI-compatible endpoint of the model, e.g. http://gpu-box:8000/v1")
+    group.addoption("--samples", type=int, help="samples per task (default: the model alias's, usually 1)")
+    group.addoption("--temperature", type=float, help="sampling temperature (default: the model alias's)")
+    group.addoption("--max-tokens", type=int, help="longest answer, in tokens (default: the model alias's)")
+    group.addoption(
+        "--max-concurrency",
+        type=int,
+        default=32,
+        help="requests in flight for the whole run, over all xdist workers (default: 32)",
+    )
+    group.addoption("--request-timeout", type=float, default=600.0, help="seconds per request (default: 600)")
+    group.addoption("--max-retries", type=int, default=6, help="retries of a failed request (default: 6)")
+    group.addoption(
+        "--cache",
+        choices=CACHE_MODES,
+        default="use",
+        help="generation cache: use answers stored by earlier runs, refresh them, or off (default: use)",
+    )
+    group.addoption(
+        "--cache-path", type=Path, help="the generation cache's SQLite file (default: .convcode/generations.sqlite)"
+    )
+    group.addoption("--autorun", action="store_true", help="start `vllm serve` for --model, and stop it at the end")
+    group.addoption("--gpus", help="GPU ids for --autorun, e.g. 0,1 (CUDA_VISIBLE_DEVICES)")
+    group.addoption("--tensor-parallel", type=int, help="tensor-parallel size for --autorun (default: GPUs given)")
+    group.addoption("--vllm-port", type=int, help="port for --autorun (default: a free one)")
+    group.addoption(
+        "--vllm-args", default="", help="more arguments for `vllm serve`, one string, e.g. '--max-model-len 8192'"
+    )
+    parser.addini("convcode_models", "a TOML file of model aliases, over the bundled ones", type="paths", default=[])
     group.addoption(
         "--memory-limit",
         type=int,
@@ -82,13 +116,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)  # after the cache provider has set config.cache
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "convcode: a benchmark item of pytest-convcode")
+    worker_input = getattr(config, "workerinput", None)
     try:
         gate_list = [gates.parse(text) for text in config.getoption("gate")]
-        model = resolve(config.getoption("model"))
+        settings = _model_settings(config, worker_input)
+        model = resolve(config.getoption("model"), settings)
         backend(config.getoption("sandbox"))
+        if worker_input is None:
+            _connect(config, model)
     except (UsageError, UnknownNameError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    worker_input = getattr(config, "workerinput", None)
     run_id = worker_input["convcode_run_id"] if worker_input else config.getoption("run_id") or results.new_run_id()
     reports_dir = Path(config.rootpath, config.getoption("reports_dir"))
     options = Options(
@@ -104,6 +141,13 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=run_id,
         reports_dir=reports_dir,
         cache_dir=_cache_dir(config),
+        generation=Settings(
+            cache=config.getoption("cache"),
+            max_concurrency=config.getoption("max_concurrency"),
+            retry=RetryPolicy(attempts=config.getoption("max_retries") + 1),
+            request_timeout=config.getoption("request_timeout"),
+        ),
+        generation_cache=Path(config.rootpath, config.getoption("cache_path") or ".convcode/generations.sqlite"),
     )
     config.stash[RUN] = Run(options, model, None if worker_input else results.RunLog(reports_dir / run_id))
     if getattr(config.option, "maxschedchunk", 0) is None:
@@ -115,10 +159,63 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_JsonReportHook(config), "convcode-json-report")
 
 
+def _model_settings(config: pytest.Config, worker_input: dict[str, Any] | None) -> ModelSettings:
+    aliases = project_aliases(Path(config.rootpath, "pyproject.toml"))
+    for path in config.getini("convcode_models"):
+        aliases.update(project_aliases(Path(path)))
+    base_url = config.getoption("base_url")
+    if worker_input is not None:
+        base_url = worker_input.get("convcode_base_url", base_url)  # where the controller's --autorun serves
+    elif config.getoption("autorun"):
+        if base_url:
+            raise UsageError("--autorun starts its own server: leave out --base-url")
+        base_url = f"http://127.0.0.1:{config.getoption('vllm_port') or free_port()}/v1"
+    return ModelSettings(
+        base_url=base_url,
+        samples=config.getoption("samples"),
+        temperature=config.getoption("temperature"),
+        max_tokens=config.getoption("max_tokens"),
+        timeout=config.getoption("request_timeout"),
+        aliases=aliases,
+        tensor_parallel=config.getoption("tensor_parallel"),
+    )
+
+
+def _connect(config: pytest.Config, model: Model) -> None:
+    """Start the model's server (--autorun), or check once that its endpoint answers."""
+    if not isinstance(model, EndpointModel) or model.http is None:
+        if config.getoption("autorun"):
+            raise UsageError(f"--autorun serves a model by its name; {model.name!r} is not one")
+    elif config.getoption("autorun"):
+        _autorun(config, model.spec.model, model.http.base_url)
+    else:
+        model.http.check_reachable()
+
+
+def _autorun(config: pytest.Config, served: str, base_url: str) -> None:
+    """Start `vllm serve` for the model, where the model's requests go; stopped in unconfigure."""
+    import shlex
+    from urllib.parse import urlparse
+
+    options = ServeOptions(
+        model=served,
+        gpus=config.getoption("gpus"),
+        tensor_parallel=config.getoption("tensor_parallel"),
+        port=urlparse(base_url).port,
+        extra_args=tuple(shlex.split(config.getoption("vllm_args"))),
+    )
+    server = VllmServer(options, Path(config.rootpath, config.getoption("reports_dir"), "vllm-serve.log"))
+    config.stash[SERVER] = server
+    server.start()
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: workers label their records with the controller's run id."""
-    node.workerinput["convcode_run_id"] = node.config.stash[RUN].options.run_id
+    """xdist: workers label their records with the controller's run id, and use its endpoint."""
+    run = node.config.stash[RUN]
+    node.workerinput["convcode_run_id"] = run.options.run_id
+    if isinstance(run.model, EndpointModel) and run.model.http is not None:
+        node.workerinput["convcode_base_url"] = run.model.http.base_url
 
 
 def _cache_dir(config: pytest.Config) -> Path:
@@ -130,6 +227,8 @@ def _cache_dir(config: pytest.Config) -> Path:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if RUN in config.stash:
         config.stash[RUN].close()
+    if SERVER in config.stash:
+        config.stash[SERVER].stop()
 
 
 # ---------------------------------------------------------------- collection
@@ -153,6 +252,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for note in notes:
         warnings.warn(note, stacklevel=1)
     metafunc.parametrize("convcode_case", cases, ids=[c.id for c in cases])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start generating for the collected items, in the order they will run."""
+    if session.config.option.collectonly:
+        return
+    cases = [case for item in session.items if (case := _case(item))]
+    if cases:
+        session.config.stash[RUN].prefetch(cases)
 
 
 def _case(item: pytest.Item) -> Case | None:
@@ -232,8 +340,12 @@ def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Ver
     if sandbox_was_new:
         for text in run.sandbox.warnings():
             warnings.warn(SandboxIsolationWarning(text), stacklevel=1)
-    verdict = judge.judge(convcode_case.task, answer.program(convcode_case.task))
+    if answer.text or not answer.why:
+        verdict = judge.judge(convcode_case.task, answer.program(convcode_case.task))
+    else:
+        verdict = judge.unanswered(convcode_case.task, answer.why)
     request.node.stash[VERDICT] = verdict
+    request.node.stash[ANSWER] = answer
     request.node.stash[TIMINGS] = {
         "generate_s": round(generated - started, 4),
         "judge_s": round(time.perf_counter() - generated, 4),
@@ -271,6 +383,11 @@ def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[st
     }
     timings: dict[str, float] | None = item.stash.get(TIMINGS, None)
     record.update(timings or {})
+    answer = item.stash.get(ANSWER, None)
+    if answer is not None and run.model.cacheable:
+        record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
+        if answer.reply is not None:
+            record["reply"] = answer.reply
     verdict = item.stash.get(VERDICT, None)
     if verdict is None:
         record["error"] = report.longreprtext[-4000:]
@@ -316,6 +433,7 @@ def _summarize(run: Run) -> dict[str, Any] | None:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "items": {o: sum(r["outcome"] == o for r in run.records) for o in ("passed", "failed", "error")},
             "scores": scores,
+            "generation": _generation_totals(run.records),
             "gates": [
                 {"gate": g.text, "passed": not reasons, "reasons": reasons}
                 for g in run.options.gates
@@ -325,12 +443,25 @@ def _summarize(run: Run) -> dict[str, Any] | None:
     return run.summary
 
 
+def _generation_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tokens and request time of the answers requested in this run (cached ones apart)."""
+    fresh = [r for r in records if "usage" in r and not r.get("cached")]
+    return {
+        "prompt_tokens": sum(r["usage"].get("prompt_tokens", 0) for r in fresh),
+        "completion_tokens": sum(r["usage"].get("completion_tokens", 0) for r in fresh),
+        "request_seconds": round(sum(r.get("latency_s", 0.0) for r in fresh), 3),
+        "retries": sum(r.get("retries", 0) for r in fresh),
+        "cached_answers": sum(bool(r.get("cached")) for r in records),
+    }
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash[RUN]
     summary = _summarize(run)
     if summary is None or run.log is None:
         return
     run.log.write_summary(summary)
+    run.log.write_samples(run.records)
     if summary["items"]["error"] or not all(g["passed"] for g in summary["gates"]):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif exitstatus == pytest.ExitCode.TESTS_FAILED and not run.other_failures:

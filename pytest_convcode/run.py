@@ -5,15 +5,16 @@ Every xdist worker builds its own; only the controller writes the run log.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import datasets
 from .gates import Gate
+from .generation import GenerationCache, Generator, Settings
 from .judge import DifferentialJudge, ground_truth_dir
 from .models import Answer, Model, Request
 from .results import RunLog
@@ -47,7 +48,9 @@ class Options:
     gates: list[Gate]
     run_id: str
     reports_dir: Path
-    cache_dir: Path
+    cache_dir: Path  # ground truth
+    generation: Settings = field(default_factory=Settings)
+    generation_cache: Path = Path(".convcode", "generations.sqlite")
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Run:
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _judges: dict[str, DifferentialJudge] = field(default_factory=dict)
     _answers: dict[str, list[Answer]] = field(default_factory=dict)
+    _generator: Generator | None = None
 
     @property
     def sandbox_started(self) -> bool:
@@ -116,15 +120,42 @@ class Run:
             )
         return self._judges[suite]
 
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            cache = GenerationCache(self.generation_cache, self.options.run_id) if self.model.cacheable else None
+            self._generator = Generator(self.model, self.options.generation, cache)
+        return self._generator
+
+    @property
+    def generation_cache(self) -> Path:
+        """The SQLite file of answers; with ``--cache off``, one of this run only (its xdist
+        workers still share their answers and claims through it)."""
+        if self.options.generation.cache == "off":
+            return Path(tempfile.gettempdir(), f"pytest-convcode-{self.options.run_id}.sqlite")
+        return self.options.generation_cache
+
+    def prefetch(self, cases: list[Case]) -> None:
+        """Start generating for these cases, in order: items then find their answers ready."""
+        if self.model.cacheable:  # only models that take time to answer are worth it
+            tasks = {c.task.task_id: Request(c.task, n=c.samples) for c in cases}
+            self.generator.prefetch(list(tasks.values()))
+
     def answer(self, case: Case) -> Answer:
         """The sample of a case; all samples of a task are requested together."""
         key = case.task.task_id
         if key not in self._answers:
-            request = Request(case.task, n=case.samples)
-            self._answers[key] = asyncio.run(self.model.generate(request))
+            self._answers[key] = self.generator.answers(Request(case.task, n=case.samples))
         return self._answers[key][case.sample]
 
     def close(self) -> None:
+        if self._generator is not None:
+            self._generator.close()
+            if self._generator.cache is not None:
+                self._generator.cache.close()
+        if self.log is not None and self.options.generation.cache == "off":  # the controller, last to go
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.generation_cache}{suffix}").unlink(missing_ok=True)
         if self._sandbox is not None:
             self._sandbox.close()
         if self.log is not None:

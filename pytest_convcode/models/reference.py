@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import UsageError
 from ..tasks import Task
-from . import MODELS, Answer, Model, Request
+from . import MODELS, Answer, Model, ModelSettings, Request
 
 
 class ReferenceModel:
     name = "reference"
+    cacheable = False
 
     def samples(self, task: Task) -> int:
         return 1
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.name}
 
     async def generate(self, request: Request) -> list[Answer]:
         return [Answer(request.task.canonical_solution, "completion")] * request.n
 
 
 @MODELS.register("reference")
-def _reference(argument: str | None) -> Model:
+def _reference(argument: str | None, settings: ModelSettings) -> Model:
     if argument:
         raise UsageError(f"model 'reference' takes no argument (got {argument!r})")
     return ReferenceModel()

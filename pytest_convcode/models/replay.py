@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from ..datasets import DatasetError, read_jsonl, require
 from ..errors import UsageError
 from ..tasks import Task
-from . import MODELS, Answer, Model, Request
+from . import MODELS, Answer, Model, ModelSettings, Request
 
 
 class ReplayModel:
+    cacheable = False
+
     def __init__(self, path: Path) -> None:
         self.name = f"replay:{path}"
         self.path = path
@@ -37,12 +40,15 @@ class ReplayModel:
     def samples(self, task: Task) -> int:
         return len(self.answers.get(task.task_id, ()))
 
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.name}
+
     async def generate(self, request: Request) -> list[Answer]:
         return self.answers[request.task.task_id][: request.n]
 
 
 @MODELS.register("replay")
-def _replay(argument: str | None) -> Model:
+def _replay(argument: str | None, settings: ModelSettings) -> Model:
     if not argument:
         raise UsageError("model 'replay' needs a samples file: --model replay:PATH")
     return ReplayModel(Path(argument))

@@ -1,0 +1,260 @@
+"""Getting answers from a model: the on-disk cache, concurrency, retries and prefetching.
+
+Items run one at a time on each pytest process, but a model endpoint answers
+best with many requests in flight. So every process runs an asyncio loop in a
+background thread that works ahead through the collected items (``prefetch``)
+while the items themselves only wait for their answer (``answers``).
+
+Every answer goes into a SQLite cache (one row per sample, committed as it
+arrives), keyed by what was asked: a rerun makes no requests and a killed run
+resumes where it stopped. Several xdist workers share the cache; a ``claims``
+table makes sure that only one of them requests a given key in a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .errors import InfrastructureError
+from .models import Answer, Model, Request
+
+CacheMode = Literal["use", "refresh", "off"]
+CACHE_MODES: tuple[CacheMode, ...] = ("use", "refresh", "off")
+POLL_SECONDS = 0.05  # how often an item checks for an answer another process is getting
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- retries
+
+
+class Retryable(Exception):
+    """A failure worth another try (rate limit, server error, timeout, dropped connection)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base: float = 0.5  # seconds; doubled each time, with full jitter
+    cap: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:  # the server said when: wait that, spread a little
+            return retry_after * (1 + 0.1 * random.random())
+        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) -> tuple[T, int]:
+    """Run ``call`` until it succeeds; returns its result and how many retries it took."""
+    for attempt in range(policy.attempts):
+        try:
+            return await call(), attempt
+        except Retryable as exc:
+            if attempt + 1 == policy.attempts:
+                raise InfrastructureError(f"gave up after {policy.attempts} attempts: {exc}") from exc
+            await asyncio.sleep(policy.delay(attempt, exc.retry_after))
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- cache
+
+
+def request_key(model: Model, request: Request) -> str:
+    """What identifies an answer: the model's own description of the call and the prompt."""
+    what = {"model": model.identity(), "messages": [(m.role, m.content) for m in request.messages]}
+    if not request.messages:
+        what["task"] = request.task.task_id  # models that answer from the task itself
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+class GenerationCache:
+    """Answers by (request key, sample index), shared by the processes of a run."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.run_id = run_id
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS answers (
+                key TEXT, sample INTEGER, answer TEXT, created REAL, PRIMARY KEY (key, sample));
+            CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, run TEXT, owner TEXT, at REAL);
+            CREATE TABLE IF NOT EXISTS failures (key TEXT, run TEXT, message TEXT, PRIMARY KEY (key, run));
+            """
+        )
+
+    def get(self, key: str, n: int, fresh_only: bool = False) -> dict[int, Answer]:
+        """Samples 0..n-1 of ``key`` that are stored; with ``fresh_only``, only those written
+        since this run claimed the key (``--cache refresh``)."""
+        query = "SELECT sample, answer FROM answers WHERE key = ? AND sample < ?"
+        args: tuple[Any, ...] = (key, n)
+        if fresh_only:
+            query = (
+                "SELECT a.sample, a.answer FROM answers a JOIN claims c ON a.key = c.key"
+                " WHERE a.key = ? AND a.sample < ? AND c.run = ? AND a.created >= c.at"
+            )
+            args = (key, n, self.run_id)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return {sample: Answer.from_json(json.loads(text)) for sample, text in rows}
+
+    def put(self, key: str, answers: dict[int, Answer]) -> None:
+        now = time.time()
+        rows = [(key, i, json.dumps(a.to_json()), now) for i, a in answers.items()]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
+
+    def claim(self, key: str, owner: str, stale_after: float) -> bool:
+        """Take the right to request ``key`` in this run; claims of other runs, and of this
+        run older than ``stale_after`` seconds (a crashed worker's), do not count."""
+        now = time.time()
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO claims VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE"
+                " SET run = excluded.run, owner = excluded.owner, at = excluded.at"
+                " WHERE claims.run != excluded.run OR claims.owner = excluded.owner OR claims.at < ?",
+                (key, self.run_id, owner, now, now - stale_after),
+            )
+            return cursor.rowcount == 1
+
+    def fail(self, key: str, message: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", (key, self.run_id, message))
+
+    def failure(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT message FROM failures WHERE key = ? AND run = ?", (key, self.run_id)
+            ).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# ---------------------------------------------------------------- the generator
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache: CacheMode = "use"
+    max_concurrency: int = 32  # for the whole run: split among xdist workers
+    retry: RetryPolicy = RetryPolicy()
+    request_timeout: float = 600.0
+
+
+class Generator:
+    """Answers requests through the cache, with at most ``max_concurrency`` in flight."""
+
+    def __init__(self, model: Model, settings: Settings, cache: GenerationCache | None) -> None:
+        self.model = model
+        self.settings = settings
+        self.cache = cache if model.cacheable else None
+        self.owner = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}:{os.getpid()}"
+        self.requests_made = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="convcode-generation", daemon=True)
+        self._thread.start()
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        self._slots = asyncio.Semaphore(max(1, math.ceil(settings.max_concurrency / workers)))
+        self._pending: dict[str, concurrent.futures.Future[list[Answer]]] = {}
+        self._lock = threading.Lock()
+
+    # -- what items call
+
+    def prefetch(self, requests: Sequence[Request]) -> None:
+        """Start getting these answers, in this order, without waiting for them."""
+        for request in requests:
+            self._start(request_key(self.model, request), request, only_if_free=True)
+
+    def answers(self, request: Request) -> list[Answer]:
+        """The request's n answers: from the cache, from this process's own requests,
+        or from another process of the run that claimed them."""
+        key = request_key(self.model, request)
+        while True:
+            future = self._start(key, request, only_if_free=False)
+            if future is not None:
+                return future.result()
+            assert self.cache is not None  # without a cache every request is this process's own
+            message = self.cache.failure(key)
+            if message is not None:
+                raise InfrastructureError(message)
+            time.sleep(POLL_SECONDS)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    # -- inside
+
+    def _start(self, key: str, request: Request, only_if_free: bool) -> concurrent.futures.Future[list[Answer]] | None:
+        """The future of this key's answers, started here if nobody else has it; None when
+        another process claimed it (or, for a prefetch, when it is known already)."""
+        with self._lock:
+            if key in self._pending:
+                return None if only_if_free else self._pending[key]
+            cached = self._cached(key, request.n)
+            if cached is not None:
+                if only_if_free:
+                    return None
+                done: concurrent.futures.Future[list[Answer]] = concurrent.futures.Future()
+                done.set_result(cached)
+                return done
+            stale = self.settings.request_timeout * self.settings.retry.attempts
+            if self.cache is not None and not self.cache.claim(key, self.owner, stale):
+                return None
+            future = asyncio.run_coroutine_threadsafe(self._generate(key, request), self._loop)
+            self._pending[key] = future
+            return future
+
+    def _cached(self, key: str, n: int) -> list[Answer] | None:
+        if self.cache is None:
+            return None
+        have = self.cache.get(key, n, fresh_only=self.settings.cache != "use")
+        return [have[i] for i in range(n)] if len(have) == n else None
+
+    async def _generate(self, key: str, request: Request) -> list[Answer]:
+        fresh_only = self.settings.cache != "use"
+        have = {} if self.cache is None else self.cache.get(key, request.n, fresh_only=fresh_only)
+        missing = [i for i in range(request.n) if i not in have]
+        try:
+            async with self._slots:
+                started = time.perf_counter()
+                answers, retries = await with_retries(
+                    lambda: self.model.generate(replace(request, n=len(missing))), self.settings.retry
+                )
+                latency = time.perf_counter() - started
+        except Exception as exc:
+            message = f"{self.model.name}: {request.task.task_id}: {exc}"
+            if self.cache is not None:
+                self.cache.fail(key, message)
+            raise InfrastructureError(message) from exc
+        if len(answers) != len(missing):
+            raise InfrastructureError(f"{self.model.name} gave {len(answers)} answers for {len(missing)} asked")
+        self.requests_made += 1
+        new = {i: a for i, a in zip(missing, answers, strict=True)}
+        first = missing[0]
+        new[first] = replace(new[first], latency=round(latency, 4), retries=retries)
+        if self.cache is not None:
+            self.cache.put(key, new)
+        return [have.get(i) or new[i] for i in range(request.n)]

@@ -87,7 +87,7 @@ def test_gates_decide_the_exit_status_with_one_reason_each(suite: pytest.Pyteste
 def test_unknown_model_is_a_usage_error_listing_the_known_ones(suite: pytest.Pytester) -> None:
     result, _ = run(suite, "--model", "gpt-17")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown model 'gpt-17'; known models: reference, replay:PATH*"])
+    result.stderr.fnmatch_lines(["*unknown model 'gpt-17'; known models: *reference, replay:PATH*; aliases: *ds6.7b*"])
 
 
 def test_malformed_data_file_names_the_file_line_and_field(suite: pytest.Pytester) -> None:

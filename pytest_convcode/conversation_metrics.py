@@ -1,0 +1,173 @@
+"""Scores of multi-turn conversations: ConvCodeWorld's per-turn pass curve, MRR and Recall, and
+ConvCodeBench's variant of both, scored against a frozen reference conversation.
+
+A conversation has turns 0..``max_turns``: turn 0 is the model's own single-turn answer, each later
+turn answers one round of feedback; turn ``t`` has rank ``t + 1``. A task is judged by its first
+passing turn only (``None`` when no turn passes), so that a flaky test passing after the task was
+solved cannot change the score. Aggregates are means over tasks, x100; round to one decimal only
+when reporting (``report``), never before combining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_TURNS = 10  # feedback rounds after turn 0: 11 attempts in all
+
+
+def first_pass(turns: Sequence[bool]) -> int | None:
+    """The first turn whose code passed, from a conversation's per-turn verdicts."""
+    for turn, passed in enumerate(turns):
+        if passed:
+            return turn
+    return None
+
+
+def first_passes(conversations: Iterable[Sequence[bool]]) -> list[int | None]:
+    """``first_pass`` of each task's per-turn verdicts."""
+    return [first_pass(turns) for turns in conversations]
+
+
+def _solved_by(first: int | None, max_turns: int) -> bool:
+    if first is not None and first < 0:
+        raise ValueError(f"a turn cannot be negative: {first}")
+    return first is not None and first <= max_turns
+
+
+def reciprocal_rank(first: int | None, max_turns: int = MAX_TURNS) -> float:
+    """1 / (t + 1) for a task first solved at turn t, 0 when unsolved within the turn budget."""
+    return 1.0 / (first + 1) if first is not None and _solved_by(first, max_turns) else 0.0
+
+
+def _mean_x100(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("no tasks to score")
+    return 100.0 * sum(values) / len(values)
+
+
+def mrr(first_turns: Sequence[int | None], max_turns: int = MAX_TURNS) -> float:
+    """Mean reciprocal rank over tasks, x100: rewards solving early, not only solving."""
+    return _mean_x100([reciprocal_rank(first, max_turns) for first in first_turns])
+
+
+def recall(first_turns: Sequence[int | None], max_turns: int = MAX_TURNS) -> float:
+    """Share of tasks solved at any turn within the budget, x100."""
+    return _mean_x100([float(_solved_by(first, max_turns)) for first in first_turns])
+
+
+def pass_curve(first_turns: Sequence[int | None], max_turns: int = MAX_TURNS) -> list[float]:
+    """For each turn t in 0..max_turns, the share of tasks (x100) solved at some turn <= t.
+
+    Cumulative, so that the curve never falls and its last point is the Recall.
+    """
+    if not first_turns:
+        raise ValueError("no tasks to score")
+    solved = [0] * (max_turns + 1)
+    for first in first_turns:
+        if first is not None and _solved_by(first, max_turns):
+            solved[first] += 1
+    curve: list[float] = []
+    running = 0
+    for count in solved:
+        running += count
+        curve.append(100.0 * running / len(first_turns))
+    return curve
+
+
+def mrr_from_curve(curve: Sequence[float]) -> float:
+    """The MRR implied by a cumulative pass curve (x100): sum over t of (pass_t - pass_{t-1}) / (t + 1).
+
+    Lets a published curve be checked against its published MRR; from a rounded curve the result
+    can differ from the exact MRR by a few hundredths.
+    """
+    total = 0.0
+    previous = 0.0
+    for turn, value in enumerate(curve):
+        total += (value - previous) / (turn + 1)
+        previous = value
+    return total
+
+
+def recall_from_curve(curve: Sequence[float]) -> float:
+    """The Recall implied by a cumulative pass curve: its last point."""
+    return curve[-1] if curve else 0.0
+
+
+def report(value: float) -> float:
+    """A score as tables show it: one decimal."""
+    return round(value, 1)
+
+
+@dataclass(frozen=True)
+class ConversationScores:
+    """MRR, Recall and the pass curve of one run over many tasks (unrounded, x100)."""
+
+    tasks: int
+    mrr: float
+    recall: float
+    curve: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tasks": self.tasks,
+            "mrr": report(self.mrr),
+            "recall": report(self.recall),
+            "curve": [report(value) for value in self.curve],
+        }
+
+
+def score_conversations(first_turns: Sequence[int | None], max_turns: int = MAX_TURNS) -> ConversationScores:
+    """All of a run's ConvCodeWorld scores at once."""
+    return ConversationScores(
+        tasks=len(first_turns),
+        mrr=mrr(first_turns, max_turns),
+        recall=recall(first_turns, max_turns),
+        curve=tuple(pass_curve(first_turns, max_turns)),
+    )
+
+
+# ---------------------------------------------------------------- ConvCodeBench
+
+
+def _at(statuses: Sequence[bool], turn: int) -> bool:
+    # A log stops at its first pass and a target is not run past its own: a missing turn did not pass.
+    return turn < len(statuses) and bool(statuses[turn])
+
+
+def convcodebench_rank(reference: Sequence[bool], target: Sequence[bool], max_turns: int = MAX_TURNS) -> int | None:
+    """The rank at which a ConvCodeBench task ends, or None when it never does.
+
+    ``reference[j]``: whether the frozen reference's code at turn j passed; ``target[i]``: whether the
+    target's code at turn i passed, turn i being regenerated from the reference's turn i-1 (turn 0:
+    the target's own single-turn answer). The reference passing first ends the conversation: the
+    target could not have been asked again, so it is credited with that rank (1 if ``reference[0]``
+    passes, else i when ``reference[i-1]`` passes). Otherwise the target's first pass at turn i
+    gives rank i + 1.
+    """
+    if _at(reference, 0):
+        return 1
+    for turn in range(max_turns + 1):
+        if turn > 0 and _at(reference, turn - 1):
+            return turn
+        if _at(target, turn):
+            return turn + 1
+    return None
+
+
+def convcodebench_score(reference: Sequence[bool], target: Sequence[bool], max_turns: int = MAX_TURNS) -> float:
+    """One task's ConvCodeBench reciprocal rank: 1 / rank, or 0."""
+    rank = convcodebench_rank(reference, target, max_turns)
+    return 1.0 / rank if rank is not None else 0.0
+
+
+def convcodebench_mrr(tasks: Iterable[tuple[Sequence[bool], Sequence[bool]]], max_turns: int = MAX_TURNS) -> float:
+    """ConvCodeBench MRR over (reference statuses, target statuses) pairs, x100."""
+    return _mean_x100([convcodebench_score(ref, tgt, max_turns) for ref, tgt in tasks])
+
+
+def convcodebench_recall(tasks: Iterable[tuple[Sequence[bool], Sequence[bool]]], max_turns: int = MAX_TURNS) -> float:
+    """ConvCodeBench Recall over (reference statuses, target statuses) pairs, x100: the same
+    walk, crediting 1 wherever the MRR credits a reciprocal."""
+    return _mean_x100([float(convcodebench_rank(ref, tgt, max_turns) is not None) for ref, tgt in tasks])

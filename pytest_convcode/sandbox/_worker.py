@@ -54,7 +54,6 @@ PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 CAP_DAC_READ_SEARCH = 2
 UID_BASE = 200_000  # runner uid = UID_BASE + supervisor pid: unique among live jobs
 OUTPUT_TAIL = 8192
-NICENESS = 10
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -515,9 +514,6 @@ def main(fd: int) -> None:
     # No parent-death signal here: it fires when the *thread* that started us ends, and
     # clients start us from worker threads. EOF on the socket tells us the client is gone.
     sock = socket.socket(fileno=fd)
-    # Candidates yield the CPU to the harness (generating, judging, reporting): their limits
-    # are in CPU time, so this changes no verdict, only who waits when cores are short.
-    os.nice(NICENESS)
     _preload()
     network = _enter_network_namespace()
     uid_switch = os.geteuid() == 0 and network == "netns"

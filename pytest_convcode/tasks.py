@@ -37,3 +37,41 @@ class Dataset:
     digest: str  # sha256 of that file: ground-truth caches are keyed by it
     tasks: Mapping[str, Task] = field(repr=False)
     guard: str | None = None  # sandbox guard profile its evaluator uses
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """A problem whose hidden tests are code: a unittest module (BigCodeBench).
+
+    A candidate program runs with ``test`` appended as one module; the verdict is
+    that of the ``TestCases`` class in it.
+    """
+
+    task_id: str
+    instruct_prompt: str  # the natural-language task (ConvCodeWorld's turn-0 prompt)
+    complete_prompt: str  # imports, signature and docstring: the program a completion continues
+    code_prompt: str  # imports and signature only
+    canonical_solution: str  # the body that completes ``complete_prompt``
+    test: str = field(repr=False)  # the unittest module source
+    entry_point: str = "task_func"
+    libs: tuple[str, ...] = ()  # top-level modules the task uses, as its authors listed them
+
+    def program(self, completion: str) -> str:
+        """The program for a continuation of ``complete_prompt``."""
+        return self.complete_prompt + completion
+
+    @property
+    def reference_program(self) -> str:
+        return self.program(self.canonical_solution)
+
+
+@dataclass(frozen=True)
+class UnitDataset:
+    """A data set of ``UnitTask``: the same description as ``Dataset``."""
+
+    name: str
+    suite: str
+    version: str
+    source: str
+    digest: str
+    tasks: Mapping[str, UnitTask] = field(repr=False)

@@ -10,12 +10,13 @@ from typing import Any
 
 from ..errors import UsageError
 from ..registry import Registry
-from ..tasks import Dataset
+from ..tasks import Dataset, UnitDataset
 
 DATA_DIR = Path(__file__).with_name("data")
 
-# loader(version or None for the default, path or None for the bundled file) -> Dataset
-DatasetLoader = Callable[[str | None, Path | None], Dataset]
+# loader(version or None for the default, path or None for the bundled file) -> a data set:
+# a Dataset (calls, judged by outputs) or a UnitDataset (unittest modules)
+DatasetLoader = Callable[[str | None, Path | None], Dataset | UnitDataset]
 DATASETS: Registry[DatasetLoader] = Registry("data set")
 
 
@@ -60,6 +61,22 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def load(suite: str, version: str | None = None, path: Path | None = None) -> Dataset:
-    from . import evalplus  # noqa: F401  (registers its loaders)
+    """A data set whose tests are calls (HumanEval+, MBPP+)."""
+    dataset = _load(suite, version, path)
+    if not isinstance(dataset, Dataset):
+        raise UsageError(f"data set {suite!r} holds unittest tasks: load it with datasets.load_unit()")
+    return dataset
+
+
+def load_unit(suite: str, version: str | None = None, path: Path | None = None) -> UnitDataset:
+    """A data set whose tests are unittest modules (BigCodeBench)."""
+    dataset = _load(suite, version, path)
+    if not isinstance(dataset, UnitDataset):
+        raise UsageError(f"data set {suite!r} holds call-based tasks: load it with datasets.load()")
+    return dataset
+
+
+def _load(suite: str, version: str | None, path: Path | None) -> Dataset | UnitDataset:
+    from . import bigcodebench, evalplus  # noqa: F401  (register their loaders)
 
     return DATASETS.get(suite)(version, path)

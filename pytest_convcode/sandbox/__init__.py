@@ -3,6 +3,10 @@
 A job is "define this program, then call ``entry_point`` on each argument tuple";
 the sandbox returns what each call produced. Judging the outputs is not its
 business: that happens on the trusted side (``judge.py``).
+
+A test job (``TestJob``) is the other kind: "run this program with a unittest
+module appended, then these test methods", for suites whose tests are code
+(BigCodeBench); the sandbox returns each test's outcome.
 """
 
 from __future__ import annotations
@@ -89,20 +93,102 @@ class ExecResult:
 
     @property
     def how_it_ended(self) -> str:
-        if self.garbled:
-            return "wrote into the harness's result stream"
-        if self.ended in _ENDINGS:
-            return _ENDINGS[self.ended]
-        if self.signal is not None:
-            name = signal.Signals(self.signal).name
-            return f"killed by {name} ({_SIGNALS.get(self.signal, 'signal')})"
-        return f"exited with status {self.exit_code}"
+        return _how_it_ended(self.garbled, self.ended, self.signal, self.exit_code)
+
+
+def _how_it_ended(garbled: bool, ended: str, signum: int | None, exit_code: int | None) -> str:
+    if garbled:
+        return "wrote into the harness's result stream"
+    if ended in _ENDINGS:
+        return _ENDINGS[ended]
+    if signum is not None:
+        name = signal.Signals(signum).name
+        return f"killed by {name} ({_SIGNALS.get(signum, 'signal')})"
+    return f"exited with status {exit_code}"
+
+
+@dataclass(frozen=True)
+class TestJob:
+    """Run ``program`` with ``test_code`` appended, as one module, then the test methods
+    of ``class_name`` (a ``unittest.TestCase``) one by one, in one process.
+
+    The budgets hold for the whole job, loading included: ``cpu_budget`` is the
+    process's CPU-time limit, ``wall_budget`` the supervisor's deadline. Tests run
+    one after another, so a test that exhausts them leaves the later ones not run.
+
+    Tests are written for a machine of their own, so where the sandbox can (root, or
+    user namespaces) a test job gets one: /tmp and the working directory are its job
+    directory, /proc shows its processes only, and it has a loopback network of its own.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    program: str  # the candidate program (BigCodeBench: complete_prompt + solution)
+    test_code: str  # the unittest module source
+    class_name: str = "TestCases"
+    test_names: tuple[str, ...] | None = None  # None: every test method, in definition order
+    cpu_budget: float = 60.0
+    wall_budget: float = 121.0  # ConvCodeWorld's and BigCodeBench's per-task budget
+    limits: Limits = field(default_factory=Limits)
+
+
+TestStatus = Literal["passed", "failed", "error", "skipped", "not_run"]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One test: ``detail`` is the failure's traceback (cut to a few KB), the skip
+    reason, or why it did not run or finish."""
+
+    __test__ = False
+
+    name: str
+    status: TestStatus
+    detail: str = ""
+    cpu: float = 0.0  # CPU seconds of the test, setUp and tearDown included
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """The outcome of each selected test, in the order they ran, and how the process ended.
+
+    ``outcomes`` covers every selected test once the program loaded (none when it did
+    not); a class or module fixture that failed outside any test adds an "error" outcome
+    named after it.
+    """
+
+    outcomes: list[TestOutcome]
+    load_error: str | None  # None: the program and its tests loaded; else why not (a traceback)
+    complete: bool  # the runner reached the end of the tests
+    ended: str  # "exit", "signal", "cpu_limit", "wall_timeout", "output_limit"
+    exit_code: int | None = None
+    signal: int | None = None
+    wall: float = 0.0
+    cpu: float = 0.0
+    output: str = ""  # tail of the program's stdout and stderr
+    garbled: bool = False  # the program wrote into the result stream; records end there
+
+    @property
+    def how_it_ended(self) -> str:
+        return _how_it_ended(self.garbled, self.ended, self.signal, self.exit_code)
+
+    @property
+    def passed(self) -> bool:
+        """Every selected test passed or was skipped (unittest's ``wasSuccessful``)."""
+        return self.load_error is None and self.complete and not self.failures
+
+    @property
+    def failures(self) -> list[TestOutcome]:
+        """The outcomes that keep the suite from passing."""
+        return [o for o in self.outcomes if o.status not in ("passed", "skipped")]
 
 
 class Sandbox(Protocol):
     name: str
 
     def run(self, job: CallJob) -> ExecResult: ...
+
+    def run_tests(self, job: TestJob) -> SuiteResult: ...
 
     def warnings(self) -> list[str]:
         """What isolation this machine could not provide."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
-from typing import Any
+from typing import Any, Literal
 
 # A job on the worker's socket: these two lengths (the answer pipe attached), the job as
 # JSON, its inputs as a pickle.
@@ -25,6 +25,16 @@ JOB_HEADER = struct.Struct("!QQ")
 # then the payload: a pickled output, or a traceback as UTF-8 text.
 RECORD = struct.Struct("!BIdI")
 READY, LOADED, LOAD_ERROR, OK, ERROR, TIMEOUT, DONE = range(1, 8)
+CALL_RECORDS = frozenset(range(READY, DONE + 1))
+
+# A unittest job ("tests" mode) reuses READY, LOAD_ERROR and DONE. Its LOADED record carries
+# the names of the tests it will run, one a line; the index of TEST_START and TEST_END is a
+# test's place in that list. A TEST_END payload is a status byte (its place in TEST_STATUSES),
+# the test's name, a NUL, and the detail (a traceback or a skip reason) as UTF-8 text.
+# Class or module fixtures that fail outside any test get a TEST_END past the end of the list.
+TEST_START, TEST_END = 8, 9
+TEST_RECORDS = frozenset({READY, LOADED, LOAD_ERROR, DONE, TEST_START, TEST_END})
+TEST_STATUSES: tuple[Literal["passed", "failed", "error", "skipped"], ...] = ("passed", "failed", "error", "skipped")
 
 # Every answer ends with the supervisor's trailer: a JSON object, its length, this magic.
 TRAILER_LENGTH = struct.Struct("!Q")

@@ -1,7 +1,8 @@
 """The ``process`` sandbox backend: jobs go to a warm worker process (``_worker.py``).
 
 Each job travels over a socket with a pipe of its own for the answer, so several
-threads may run jobs at once and no answer can be mixed up with another.
+threads may run jobs at once and no answer can be mixed up with another. Call
+jobs and test jobs share all of it; the wire JSON's ``mode`` tells them apart.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import fields
+from collections.abc import Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InfrastructureError
-from . import SANDBOXES, Call, CallJob, ExecResult, _codec
+from . import SANDBOXES, Call, CallJob, ExecResult, Limits, SuiteResult, TestJob, TestOutcome, _codec
 
 WORKER = Path(__file__).with_name("_worker.py")
 BACKSTOP_SECONDS = 30.0  # beyond the job's own deadline, before we call the worker lost
@@ -34,8 +36,11 @@ READ_BYTES = 1 << 22
 class ProcessSandbox:
     name = "process"
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, preload: Sequence[str] = ()) -> None:
+        """``preload``: modules the warm worker imports once, beyond its own list, so that jobs
+        do not each pay for them (BigCodeBench's pandas, matplotlib, scikit-learn: ~2 s a job)."""
         self.python = python
+        self.preload = list(preload)
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -48,7 +53,7 @@ class ProcessSandbox:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-s", str(WORKER), str(theirs.fileno())],
+                [self.python, "-s", str(WORKER), str(theirs.fileno()), *self.preload],
                 pass_fds=[theirs.fileno()],
                 env=env,  # the worker, and so every candidate, starts without secrets
                 stdin=subprocess.DEVNULL,
@@ -87,8 +92,18 @@ class ProcessSandbox:
     # -- jobs
 
     def run(self, job: CallJob) -> ExecResult:
-        header = json.dumps(_wire(job)).encode()
         inputs = pickle.dumps([list(args) for args in job.inputs], protocol=5)
+        wall = sum(job.wall_limits) + job.load_wall
+        raw, overflow = self._exchange(_wire(job), inputs, wall, job.limits.max_output_bytes)
+        return _parse(raw, len(job.inputs), overflow)
+
+    def run_tests(self, job: TestJob) -> SuiteResult:
+        raw, overflow = self._exchange(_test_wire(job), b"", job.wall_budget, job.limits.max_output_bytes)
+        return _parse_suite(raw, job, overflow)
+
+    def _exchange(self, wire: dict[str, Any], inputs: bytes, wall: float, cap: int) -> tuple[bytearray, bool]:
+        """Send a job and read its whole answer; the worker gets ``wall`` seconds, plus a backstop."""
+        header = json.dumps(wire).encode()
         read_end, write_end = os.pipe()
         with contextlib.suppress(OSError):  # a smaller pipe only costs speed
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
@@ -96,12 +111,11 @@ class ProcessSandbox:
             self._send(header, inputs, write_end)
         finally:
             os.close(write_end)
-        deadline = time.monotonic() + sum(job.wall_limits) + job.load_wall + BACKSTOP_SECONDS
+        deadline = time.monotonic() + wall + BACKSTOP_SECONDS
         try:
-            raw, overflow = _read_answer(read_end, deadline, job.limits.max_output_bytes)
+            return _read_answer(read_end, deadline, cap)
         finally:
             os.close(read_end)
-        return _parse(raw, len(job.inputs), overflow)
 
     def _send(self, header: bytes, inputs: bytes, fd: int) -> None:
         with self._lock:
@@ -120,10 +134,23 @@ class ProcessSandbox:
 
 def _wire(job: CallJob) -> dict[str, Any]:
     """The job as the worker reads it: everything but the inputs, limits flattened."""
-    wire = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in ("inputs", "limits")}
-    wire.update((f.name, getattr(job.limits, f.name)) for f in fields(job.limits))
+    wire: dict[str, Any] = {"mode": "call"}
+    wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name not in ("inputs", "limits"))
+    wire.update(_limits(job.limits))
     wire["cpu_limits"], wire["wall_limits"] = list(job.cpu_limits), list(job.wall_limits)
     return wire
+
+
+def _test_wire(job: TestJob) -> dict[str, Any]:
+    wire: dict[str, Any] = {"mode": "tests"}
+    wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name != "limits")
+    wire["test_names"] = None if job.test_names is None else list(job.test_names)
+    wire.update(_limits(job.limits))
+    return wire
+
+
+def _limits(limits: Limits) -> dict[str, Any]:
+    return {f.name: getattr(limits, f.name) for f in fields(limits)}
 
 
 def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
@@ -145,19 +172,21 @@ def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
             del answer[:-keep]
 
 
-def _records(raw: bytearray, stop: int) -> tuple[list[tuple[int, int, float, memoryview]], bool]:
+def _records(
+    raw: bytearray, stop: int, kinds: frozenset[int] = _codec.CALL_RECORDS
+) -> tuple[list[tuple[int, int, float, memoryview]], bool]:
     """Split the runner's stream (``raw[:stop]``) into (kind, index, cpu, payload) records,
     and say whether it was garbled.
 
     The candidate can write to any fd it finds, so a stream it garbled ends the
-    records there: the calls after that point count as not run.
+    records there: the calls (or tests) after that point count as not run.
     """
     view = memoryview(raw)
     records = []
     pos = 0
     while pos + _codec.RECORD.size <= stop:
         kind, index, cpu, size = _codec.RECORD.unpack_from(raw, pos)
-        if not _codec.READY <= kind <= _codec.DONE or pos + _codec.RECORD.size + size > stop:
+        if kind not in kinds or pos + _codec.RECORD.size + size > stop:
             break
         pos += _codec.RECORD.size
         records.append((kind, index, cpu, view[pos : pos + size]))
@@ -165,15 +194,20 @@ def _records(raw: bytearray, stop: int) -> tuple[list[tuple[int, int, float, mem
     return records, pos != stop
 
 
-def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
+def _trailer(raw: bytearray, overflow: bool) -> tuple[dict[str, Any], int]:
+    """The supervisor's trailer, and where the runner's records end."""
     if not raw.endswith(_codec.TRAILER_MAGIC):
         raise InfrastructureError("sandbox supervisor died without an answer")
     end = len(raw) - len(_codec.TRAILER_MAGIC) - _codec.TRAILER_LENGTH.size
     (length,) = _codec.TRAILER_LENGTH.unpack_from(raw, end)
-    trailer = json.loads(bytes(raw[end - length : end]))
+    trailer: dict[str, Any] = json.loads(bytes(raw[end - length : end]))
     if trailer["ended"] == "supervisor_error":
         raise InfrastructureError(f"sandbox supervisor failed:\n{trailer['error']}")
-    stop = 0 if overflow else end - length - 1
+    return trailer, 0 if overflow else end - length - 1
+
+
+def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
+    trailer, stop = _trailer(raw, overflow)
     calls: dict[int, Call] = {}
     load_error: str | None = ""  # no record at all: the process ended before loading finished
     complete = ready = False
@@ -213,3 +247,75 @@ def _call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:
     if kind == _codec.ERROR:
         return Call(index, "error", error=bytes(payload).decode("utf-8", "replace"), cpu=cpu)
     return Call(index, "ok", payload=bytes(payload), cpu=cpu)  # unpickled only when needed
+
+
+def _parse_suite(raw: bytearray, job: TestJob, overflow: bool) -> SuiteResult:
+    """Outcomes from a test job's records. A test that started but never ended is the one
+    the process died in: an "error" saying how it ended; the tests after it did not run."""
+    trailer, stop = _trailer(raw, overflow)
+    records, garbled = _records(raw, stop, _codec.TEST_RECORDS)
+    names = list(job.test_names or ())
+    load_error: str | None = None
+    finished: dict[int, TestOutcome] = {}
+    running: int | None = None
+    ready = loaded = complete = False
+    for kind, index, cpu, payload in records:
+        if not ready:  # the runner's first record, written before the candidate starts
+            ready = kind == _codec.READY
+            if not ready:
+                break
+        elif kind == _codec.LOADED and not loaded:
+            loaded = True
+            if job.test_names is None and payload:
+                names = bytes(payload).decode("utf-8", "replace").split("\n")
+        elif kind == _codec.LOAD_ERROR:
+            load_error = bytes(payload).decode("utf-8", "replace")
+        elif kind == _codec.TEST_START:
+            running = index
+        elif kind == _codec.TEST_END and index not in finished:
+            outcome = _test_outcome(payload, cpu)
+            if outcome is None:  # a forged record: the stream is not to be trusted from here on
+                garbled = True
+                break
+            finished[index] = outcome
+            running = None if running == index else running
+        elif kind == _codec.DONE:
+            complete = True
+    if not ready:
+        raise InfrastructureError(f"the sandbox could not set up the job:\n{trailer['output'][-3000:]}")
+    result = SuiteResult(
+        outcomes=[],
+        load_error=None,
+        complete=complete and loaded,
+        ended="output_limit" if overflow else trailer["ended"],
+        exit_code=trailer["code"],
+        signal=trailer["signal"],
+        wall=trailer["wall"],
+        cpu=trailer["cpu"],
+        output=trailer["output"],
+        garbled=garbled,
+    )
+    how = result.how_it_ended
+    if not loaded:
+        return replace(result, load_error=load_error or f"the program did not finish loading ({how})")
+    outcomes = []
+    for i, name in enumerate(names):
+        if i in finished:
+            outcomes.append(replace(finished[i], name=name))
+        elif i == running and not complete:
+            outcomes.append(TestOutcome(name, "error", f"the test did not finish ({how})"))
+        elif complete:
+            outcomes.append(TestOutcome(name, "not_run", "not run: a class or module fixture failed"))
+        else:
+            outcomes.append(TestOutcome(name, "not_run", f"not run: the process ended earlier ({how})"))
+    outcomes += [finished[i] for i in sorted(finished) if i >= len(names)]  # fixtures outside any test
+    return replace(result, outcomes=outcomes)
+
+
+def _test_outcome(payload: memoryview, cpu: float) -> TestOutcome | None:
+    data = bytes(payload)
+    name, nul, detail = data[1:].partition(b"\0")
+    if not data or data[0] >= len(_codec.TEST_STATUSES) or not nul:
+        return None
+    status = _codec.TEST_STATUSES[data[0]]
+    return TestOutcome(name.decode("utf-8", "replace"), status, detail.decode("utf-8", "replace"), cpu)

@@ -6,7 +6,7 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..errors import UsageError
 from ..registry import Registry
@@ -43,6 +43,28 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield lineno, record
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot be read ({exc})") from None
+
+
+class _HasTaskId(Protocol):
+    @property
+    def task_id(self) -> str: ...
+
+
+TaskT = TypeVar("TaskT", bound=_HasTaskId)
+
+
+def read_tasks(path: Path, parse: Callable[[dict[str, Any], str], TaskT]) -> dict[str, TaskT]:
+    """The tasks of a data file by id, each built by ``parse(record, "file:line")``; a
+    repeated id or a file with no task is a DatasetError."""
+    tasks: dict[str, TaskT] = {}
+    for lineno, record in read_jsonl(path):
+        task = parse(record, f"{path}:{lineno}")
+        if task.task_id in tasks:
+            raise DatasetError(f"{path}:{lineno}: task_id {task.task_id!r} appears twice")
+        tasks[task.task_id] = task
+    if not tasks:
+        raise DatasetError(f"{path}: holds no tasks")
+    return tasks
 
 
 def require(record: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:

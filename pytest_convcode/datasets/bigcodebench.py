@@ -17,7 +17,7 @@ from typing import Any
 
 from ..sandbox import Limits, TestJob
 from ..tasks import UnitDataset, UnitTask
-from . import DATA_DIR, DATASETS, DatasetError, read_jsonl, require
+from . import DATA_DIR, DATASETS, DatasetError, read_tasks, require
 
 FILES = {"0.1.0_hf": "BigCodeBench-v0.1.0_hf.jsonl.gz"}  # version -> bundled file; the first is the default
 CPU_BUDGET = 60.0
@@ -31,14 +31,7 @@ def load(version: str | None, path: Path | None) -> UnitDataset:
         if version not in FILES:
             raise DatasetError(f"BigCodeBench has no bundled version {version!r}; bundled: {', '.join(FILES)}")
         path = DATA_DIR / FILES[version]
-    tasks: dict[str, UnitTask] = {}
-    for lineno, record in read_jsonl(path):
-        task = _task(record, f"{path}:{lineno}")
-        if task.task_id in tasks:
-            raise DatasetError(f"{path}:{lineno}: task_id {task.task_id!r} appears twice")
-        tasks[task.task_id] = task
-    if not tasks:
-        raise DatasetError(f"{path}: holds no tasks")
+    tasks = read_tasks(path, _task)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return UnitDataset("BigCodeBench", "bigcodebench", version, str(path), digest, tasks)
 

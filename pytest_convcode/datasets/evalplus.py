@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import Dataset, Task
-from . import DATA_DIR, DATASETS, DatasetError, read_jsonl, require
+from . import DATA_DIR, DATASETS, DatasetError, read_tasks, require
 
 Args = list[Any]
 
@@ -100,14 +100,7 @@ class _Release:
                 known = ", ".join(self.files)
                 raise DatasetError(f"{self.name} has no bundled version {version!r}; bundled: {known}")
             path = DATA_DIR / self.files[version]
-        tasks = {}
-        for lineno, record in read_jsonl(path):
-            task = self._task(record, f"{path}:{lineno}")
-            if task.task_id in tasks:
-                raise DatasetError(f"{path}:{lineno}: task_id {task.task_id!r} appears twice")
-            tasks[task.task_id] = task
-        if not tasks:
-            raise DatasetError(f"{path}: holds no tasks")
+        tasks = read_tasks(path, self._task)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return Dataset(self.name, self.suite, version, str(path), digest, tasks, guard="evalplus")
 

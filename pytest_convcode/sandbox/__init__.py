@@ -78,12 +78,11 @@ _SIGNALS: dict[int, str] = {
 }
 
 
-@dataclass(frozen=True)
-class ExecResult:
-    calls: list[Call]
-    load_error: str | None  # None: loaded; else the traceback, or "" when the process ended first
-    complete: bool  # the runner reached the end of its inputs
-    ended: str  # "exit", "signal", "wall_timeout", "output_limit"
+@dataclass(frozen=True, kw_only=True)
+class Ending:
+    """How a job's process ended, as its supervisor saw it (shared by both kinds of result)."""
+
+    ended: str  # "exit", "signal", "cpu_limit", "wall_timeout", "output_limit"
     exit_code: int | None = None
     signal: int | None = None
     wall: float = 0.0
@@ -93,18 +92,21 @@ class ExecResult:
 
     @property
     def how_it_ended(self) -> str:
-        return _how_it_ended(self.garbled, self.ended, self.signal, self.exit_code)
+        if self.garbled:
+            return "wrote into the harness's result stream"
+        if self.ended in _ENDINGS:
+            return _ENDINGS[self.ended]
+        if self.signal is not None:
+            name = signal.Signals(self.signal).name
+            return f"killed by {name} ({_SIGNALS.get(self.signal, 'signal')})"
+        return f"exited with status {self.exit_code}"
 
 
-def _how_it_ended(garbled: bool, ended: str, signum: int | None, exit_code: int | None) -> str:
-    if garbled:
-        return "wrote into the harness's result stream"
-    if ended in _ENDINGS:
-        return _ENDINGS[ended]
-    if signum is not None:
-        name = signal.Signals(signum).name
-        return f"killed by {name} ({_SIGNALS.get(signum, 'signal')})"
-    return f"exited with status {exit_code}"
+@dataclass(frozen=True)
+class ExecResult(Ending):
+    calls: list[Call]
+    load_error: str | None  # None: loaded; else the traceback, or "" when the process ended first
+    complete: bool  # the runner reached the end of its inputs
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class TestOutcome:
 
 
 @dataclass(frozen=True)
-class SuiteResult:
+class SuiteResult(Ending):
     """The outcome of each selected test, in the order they ran, and how the process ended.
 
     ``outcomes`` covers every selected test once the program loaded (none when it did
@@ -160,17 +162,6 @@ class SuiteResult:
     outcomes: list[TestOutcome]
     load_error: str | None  # None: the program and its tests loaded; else why not (a traceback)
     complete: bool  # the runner reached the end of the tests
-    ended: str  # "exit", "signal", "cpu_limit", "wall_timeout", "output_limit"
-    exit_code: int | None = None
-    signal: int | None = None
-    wall: float = 0.0
-    cpu: float = 0.0
-    output: str = ""  # tail of the program's stdout and stderr
-    garbled: bool = False  # the program wrote into the result stream; records end there
-
-    @property
-    def how_it_ended(self) -> str:
-        return _how_it_ended(self.garbled, self.ended, self.signal, self.exit_code)
 
     @property
     def passed(self) -> bool:

@@ -231,14 +231,21 @@ def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
         calls=[calls[i] for i in sorted(calls)],
         load_error=load_error,
         complete=complete and len(calls) == n_inputs,
-        ended="output_limit" if overflow else trailer["ended"],
-        exit_code=trailer["code"],
-        signal=trailer["signal"],
-        wall=trailer["wall"],
-        cpu=trailer["cpu"],
-        output=trailer["output"],
-        garbled=garbled,
+        **_ending(trailer, overflow, garbled),
     )
+
+
+def _ending(trailer: dict[str, Any], overflow: bool, garbled: bool) -> dict[str, Any]:
+    """The ``Ending`` fields of a result, from the supervisor's trailer."""
+    return {
+        "ended": "output_limit" if overflow else trailer["ended"],
+        "exit_code": trailer["code"],
+        "signal": trailer["signal"],
+        "wall": trailer["wall"],
+        "cpu": trailer["cpu"],
+        "output": trailer["output"],
+        "garbled": garbled,
+    }
 
 
 def _call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:
@@ -287,13 +294,7 @@ def _parse_suite(raw: bytearray, job: TestJob, overflow: bool) -> SuiteResult:
         outcomes=[],
         load_error=None,
         complete=complete and loaded,
-        ended="output_limit" if overflow else trailer["ended"],
-        exit_code=trailer["code"],
-        signal=trailer["signal"],
-        wall=trailer["wall"],
-        cpu=trailer["cpu"],
-        output=trailer["output"],
-        garbled=garbled,
+        **_ending(trailer, overflow, garbled),
     )
     how = result.how_it_ended
     if not loaded:

@@ -43,8 +43,8 @@ class Extraction:
 # ---------------------------------------------------------------- chat replies
 
 
-def from_chat(reply: str, entry_point: str | None = None) -> Extraction:
-    """The solution in a chat reply.
+def from_chat(reply: str, entry_point: str | None = None, prompt: str = "") -> Extraction:
+    """The solution in a chat reply (to the task ``prompt``, when given).
 
     1. Reasoning is dropped: ``<think>``/``<thinking>``/``<reasoning>`` sections,
        everything after an opening tag that is never closed, and everything
@@ -76,6 +76,9 @@ def from_chat(reply: str, entry_point: str | None = None) -> Extraction:
        not bind itself (and what those need in turn), placed after the chosen
        code's leading imports. Only what is needed: a test block's
        ``import pytest`` never comes along.
+    7. The prompt's imports join them, unless the code binds their names
+       already: a chat answer often leaves out the ``from typing import List``
+       that its signature needs.
     """
     text = _normalize(reply)
     if not text.strip():
@@ -99,7 +102,8 @@ def from_chat(reply: str, entry_point: str | None = None) -> Extraction:
     if not kept:
         return _nothing(f"the reply's code defines nothing (it starts: {_snippet(chosen.code)!r})")
     donors = [s for b in candidates if b is not chosen for s in _donations(b.code)]
-    return Extraction(_join(lines, stmts, kept, _borrowed(kept, donors)), "solution")
+    imports = [s for s in _prompt_donations(prompt) if isinstance(s.node, _IMPORTS)]
+    return Extraction(_join(lines, stmts, kept, _borrowed(kept, donors, imports)), "solution")
 
 
 def _nothing(why: str) -> Extraction:
@@ -613,12 +617,19 @@ def _restates(text: str, name: str) -> bool:
 _IMPORT_LINE = re.compile(r"(?:import\s+\w|from\s+[\w.]+\s+import\s).*")
 
 
+def _prompt_donations(prompt: str) -> list[_Stmt]:
+    """What a task's prompt lends an answer; of a prompt that does not compile, its import
+    lines, one by one."""
+    donors = _donations(_normalize(prompt))
+    if not donors:
+        donors = [s for line in prompt.split("\n") if _IMPORT_LINE.fullmatch(line) for s in _donations(line)]
+    return donors
+
+
 def _restated(prompt: str, text: str, name: str) -> str:
     """A whole program written instead of a continuation, with what it takes from the prompt."""
     code = _trim(_normalize(text))
-    donors = _donations(_normalize(prompt))
-    if not donors:  # a prompt that does not compile: its import lines, one by one
-        donors = [s for line in prompt.split("\n") if _IMPORT_LINE.fullmatch(line) for s in _donations(line)]
+    donors = _prompt_donations(prompt)
     imports = [s for s in donors if isinstance(s.node, _IMPORTS)]
     parsed = _statements(code)
     if parsed is None:

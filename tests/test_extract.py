@@ -896,3 +896,20 @@ def test_a_restated_program_keeps_its_own_imports_without_doubling_them() -> Non
 def test_a_body_followed_by_a_new_definition_is_still_a_completion() -> None:
     text = BODY + "\n\ndef running_max(numbers):\n    return numbers\n"
     assert from_completion(RUNNING_MAX, text) == Extraction(text, "completion")
+
+
+TYPED_PROMPT = 'from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    """Sum of xs."""\n'
+
+
+def test_a_chat_answer_gets_the_prompt_imports_it_left_out_after_its_future_import() -> None:
+    reply = "```python\nfrom __future__ import annotations\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```"
+    code = from_chat(reply, "total", TYPED_PROMPT).code
+    assert code == (
+        "from __future__ import annotations\nfrom typing import List\n\n\n"
+        "def total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    )
+
+
+def test_a_chat_answer_that_imports_what_the_prompt_does_gets_no_second_import() -> None:
+    reply = "```python\nfrom typing import List\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```"
+    assert from_chat(reply, "total", TYPED_PROMPT).code.count("import") == 1

@@ -8,7 +8,6 @@ of a chat model goes through ``extract`` to become a program.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import tomllib
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import InfrastructureError, UsageError
-from ..extract import Extraction, from_chat, from_completion
+from ..extract import from_chat, from_completion
 from ..generation import Retryable
 from ..tasks import Task
 from . import MODELS, Answer, Message, Model, ModelSettings, Request
@@ -102,17 +101,6 @@ def _openai(argument: str | None, settings: ModelSettings) -> Model:
     spec = replace(known, model=argument, base_url=OPENAI_URL, api_key_env="OPENAI_API_KEY")
     name = f"openai:{argument}"
     return EndpointModel(name, spec, settings, http_transport(name, spec, replace(settings, base_url=None)))
-
-
-def prompt_imports(prompt: str) -> str:
-    """The import lines of a task's prompt: a chat model's solution often omits them."""
-    try:
-        tree = ast.parse(prompt)
-    except SyntaxError:
-        return ""
-    lines = prompt.splitlines()
-    imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
-    return "".join("\n".join(lines[n.lineno - 1 : n.end_lineno]) + "\n" for n in imports)
 
 
 Replies = tuple[list[str], dict[str, int]]  # the n choices' texts, and the call's token usage
@@ -253,7 +241,7 @@ class EndpointModel:
         if self.spec.style == "chat":
             body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages(request)]
             replies, usage = await self.transport.chat(body)
-            extractions = [self._solution(task, from_chat(reply, task.entry_point)) for reply in replies]
+            extractions = [from_chat(reply, task.entry_point, task.prompt) for reply in replies]
         else:
             replies, usage = await self.transport.complete({**body, "prompt": task.prompt})
             extractions = [from_completion(task.prompt, reply, self.spec.stop) for reply in replies]
@@ -264,12 +252,6 @@ class EndpointModel:
         ]
         answers[0] = replace(answers[0], usage=usage)
         return answers
-
-    def _solution(self, task: Task, extraction: Extraction) -> Extraction:
-        """A chat answer is a whole program: give it the prompt's imports it may have left out."""
-        if not extraction.code or extraction.kind != "solution":
-            return extraction
-        return Extraction(prompt_imports(task.prompt) + extraction.code, "solution", extraction.why)
 
 
 def _usage(response: Any) -> dict[str, int]:

@@ -169,9 +169,8 @@ class Generator:
     def __init__(self, model: Model, settings: Settings, cache: GenerationCache | None) -> None:
         self.model = model
         self.settings = settings
-        self.cache = cache if model.cacheable else None
+        self.cache = cache  # None: every request is this process's own, and kept in memory only
         self.owner = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}:{os.getpid()}"
-        self.requests_made = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="convcode-generation", daemon=True)
         self._thread.start()
@@ -213,29 +212,28 @@ class Generator:
         with self._lock:
             if key in self._pending:
                 return None if only_if_free else self._pending[key]
-            cached = self._cached(key, request.n)
-            if cached is not None:
+            have = self._stored(key, request.n)
+            if len(have) == request.n:
                 if only_if_free:
                     return None
                 done: concurrent.futures.Future[list[Answer]] = concurrent.futures.Future()
-                done.set_result(cached)
+                done.set_result([have[i] for i in range(request.n)])
                 return done
             stale = self.settings.request_timeout * self.settings.retry.attempts
             if self.cache is not None and not self.cache.claim(key, self.owner, stale):
                 return None
-            future = asyncio.run_coroutine_threadsafe(self._generate(key, request), self._loop)
+            future = asyncio.run_coroutine_threadsafe(self._generate(key, request, have), self._loop)
             self._pending[key] = future
             return future
 
-    def _cached(self, key: str, n: int) -> list[Answer] | None:
+    def _stored(self, key: str, n: int) -> dict[int, Answer]:
+        """The samples of ``key`` the cache holds (for ``refresh`` and ``off``: written in this run)."""
         if self.cache is None:
-            return None
-        have = self.cache.get(key, n, fresh_only=self.settings.cache != "use")
-        return [have[i] for i in range(n)] if len(have) == n else None
+            return {}
+        return self.cache.get(key, n, fresh_only=self.settings.cache != "use")
 
-    async def _generate(self, key: str, request: Request) -> list[Answer]:
-        fresh_only = self.settings.cache != "use"
-        have = {} if self.cache is None else self.cache.get(key, request.n, fresh_only=fresh_only)
+    async def _generate(self, key: str, request: Request, have: dict[int, Answer]) -> list[Answer]:
+        """Request the samples ``have`` lacks, store them, and return all n."""
         missing = [i for i in range(request.n) if i not in have]
         try:
             async with self._slots:
@@ -251,7 +249,6 @@ class Generator:
             raise InfrastructureError(message) from exc
         if len(answers) != len(missing):
             raise InfrastructureError(f"{self.model.name} gave {len(answers)} answers for {len(missing)} asked")
-        self.requests_made += 1
         new = {i: a for i, a in zip(missing, answers, strict=True)}
         first = missing[0]
         new[first] = replace(new[first], latency=round(latency, 4), retries=retries)

@@ -76,10 +76,13 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) ->
 
 
 def request_key(model: Model, request: Request) -> str:
-    """What identifies an answer: the model's own description of the call and the prompt."""
-    what = {"model": model.identity(), "messages": [(m.role, m.content) for m in request.messages]}
-    if not request.messages:
-        what["task"] = request.task.task_id  # models that answer from the task itself
+    """What identifies an answer: the model's own description of the call, the task and its
+    prompt (another data set version may word it differently), and the conversation."""
+    what = {
+        "model": model.identity(),
+        "task": [request.task.task_id, request.task.prompt],
+        "messages": [(m.role, m.content) for m in request.messages],
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -18,6 +19,9 @@ from typing import Any
 import pytest
 
 from pytest_convcode import datasets
+from pytest_convcode.generation import request_key
+from pytest_convcode.models import Request
+from pytest_convcode.models.reference import ReferenceModel
 from pytest_convcode.testing.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,3 +238,10 @@ def test_vllm_offline_without_vllm_says_how_to_install_it(suite: pytest.Pytester
     result = suite.runpytest_subprocess("--model", "vllm-offline:deepseek-ai/deepseek-coder-6.7b-instruct")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*vllm is not installed: pip install 'pytest-convcode?vllm?'*"])
+
+
+def test_the_cache_key_changes_with_the_task_prompt() -> None:
+    task = HUMANEVAL.tasks["HumanEval/0"]
+    reworded = dataclasses.replace(task, prompt=task.prompt.replace("Check if", "Tell whether"))
+    model = ReferenceModel()
+    assert request_key(model, Request(task)) != request_key(model, Request(reworded))

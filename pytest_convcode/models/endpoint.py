@@ -60,14 +60,18 @@ class ModelSpec:
         return cls(**values)
 
 
-def aliases(settings: ModelSettings) -> dict[str, dict[str, Any]]:
-    """Alias tables: the bundled ones, then the project's (a project's table replaces the
-    keys it names); each merged over the ``defaults`` table."""
+def _tables(settings: ModelSettings) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The ``defaults`` table and the alias tables, each merged over it: the bundled ones,
+    then the project's (a project's table replaces the keys it names)."""
     tables: dict[str, dict[str, Any]] = tomllib.loads(ALIASES_FILE.read_text())
     for name, table in settings.aliases.items():
         tables[name] = {**tables.get(name, {}), **table}
     defaults = tables.pop("defaults", {})
-    return {name: {**defaults, **table} for name, table in tables.items()}
+    return defaults, {name: {**defaults, **table} for name, table in tables.items()}
+
+
+def aliases(settings: ModelSettings) -> dict[str, dict[str, Any]]:
+    return _tables(settings)[1]
 
 
 def from_alias_or_name(spec: str, settings: ModelSettings) -> Model | None:
@@ -80,7 +84,7 @@ def from_alias_or_name(spec: str, settings: ModelSettings) -> Model | None:
 def spec_for(name: str, settings: ModelSettings, allow_unknown: bool) -> ModelSpec | None:
     """The spec of an alias, or of the alias whose model this full name is, or (if allowed)
     of a model no alias knows, with the default settings."""
-    tables = aliases(settings)
+    defaults, tables = _tables(settings)
     if name in tables:
         return ModelSpec.from_table(name, tables[name])
     for alias, table in tables.items():
@@ -88,7 +92,6 @@ def spec_for(name: str, settings: ModelSettings, allow_unknown: bool) -> ModelSp
             return ModelSpec.from_table(alias, table)
     if not allow_unknown:
         return None
-    defaults = tomllib.loads(ALIASES_FILE.read_text()).get("defaults", {})
     return ModelSpec.from_table(name, {**defaults, "model": name})
 
 

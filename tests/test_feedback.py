@@ -22,7 +22,6 @@ from pytest_convcode.feedback import (
     execution_feedback,
     find_leaks,
     public_tests,
-    render_messages,
     simulate,
     truncate,
 )
@@ -401,7 +400,8 @@ def run(kind: Any, ask: ScriptedUser, **kwargs: Any) -> Any:
 def test_expert_turn() -> None:
     ask = ScriptedUser("The sum includes odd numbers: skip them.\n```python\nreturn 0\n```")
     feedback = run("expert", ask, execution=FAILING)
-    assert ask.sent == [render_messages("expert", problem=PROBLEM, code=WRONG, ground_truth=TRUTH, execution=FAILING)]
+    prompt = render_prompt("expert", problem=PROBLEM, code=WRONG, ground_truth=TRUTH, execution=FAILING)
+    assert ask.sent == [[Message("user", prompt)]]
     [[message]] = ask.sent
     assert message.role == "user"
     assert TRUTH.rstrip() in message.content

@@ -15,7 +15,7 @@ from .execution import (
     truncate,
 )
 from .settings import ALL_SETTINGS, Setting
-from .user import UserFeedback, find_leaks, render_messages, simulate
+from .user import UserFeedback, find_leaks, render_prompt, simulate
 
 __all__ = [
     "ALL_SETTINGS",
@@ -29,7 +29,7 @@ __all__ = [
     "execution_feedback",
     "find_leaks",
     "public_tests",
-    "render_messages",
+    "render_prompt",
     "simulate",
     "truncate",
 ]

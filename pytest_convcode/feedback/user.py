@@ -87,23 +87,6 @@ def render_prompt(
     return _environment().get_template(f"{kind}.j2").render(**values)
 
 
-def render_messages(
-    kind: UserKind,
-    *,
-    problem: str,
-    code: str,
-    ground_truth: str | None = None,
-    compilation: str | None = None,
-    execution: ExecutionFeedback | None = None,
-) -> list[Message]:
-    """The messages sent to the simulator: one user message (no system role, which some served
-    models lack)."""
-    prompt = render_prompt(
-        kind, problem=problem, code=code, ground_truth=ground_truth, compilation=compilation, execution=execution
-    )
-    return [Message("user", prompt)]
-
-
 def cut_at_fence(text: str) -> str:
     """Text before the first code fence: whatever code the simulator wrote does not reach the model."""
     return text.split(FENCE, 1)[0].strip()
@@ -169,10 +152,10 @@ async def simulate(
     """
     if kind == "novice" and novice_is_silent(code, execution):
         return UserFeedback(text=SILENT_NOVICE, raw="", asked=False)
-    messages = render_messages(
+    prompt = render_prompt(
         kind, problem=problem, code=code, ground_truth=ground_truth, compilation=compilation, execution=execution
     )
-    raw = await ask(messages)
+    raw = await ask([Message("user", prompt)])  # no system role: some served models lack one
     text = cut_at_fence(raw)
     leaks = find_leaks(text, ground_truth) if ground_truth else ()
     return UserFeedback(text=text, raw=raw, leaked=bool(leaks), leak_ngrams=leaks)

@@ -280,10 +280,16 @@ def _slowest_first(config: pytest.Config, items: list[pytest.Item]) -> None:
     ground truth was made), so that no worker is left with a slow one at the end.
     Every worker sees the same cache, so they all collect the same order."""
     run = config.stash[RUN]
+    costs: dict[tuple[str, str], float] = {}  # a task's samples share one cost file
 
     def cost(item: pytest.Item) -> float:
         case = _case(item)
-        return run.judge(item.module.SUITE).expected_cost(case.task) if case else 0.0  # type: ignore[attr-defined]
+        if case is None:
+            return 0.0
+        key = (item.module.SUITE, case.task.task_id)  # type: ignore[attr-defined]
+        if key not in costs:
+            costs[key] = run.judge(key[0]).expected_cost(case.task)
+        return costs[key]
 
     items.sort(key=cost, reverse=True)
 

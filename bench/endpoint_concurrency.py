@@ -78,7 +78,6 @@ async def plain_loop(url: str, model: str, problems: list[dict[str, Any]], concu
 
 def pytest_run(args: list[str], cwd: Path) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
-    pytest_run.started_at = time.time()  # type: ignore[attr-defined]
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "pytest"), str(SUITE), "-q", "-p", "no:randomly", *args],
         cwd=cwd,
@@ -116,6 +115,7 @@ def main() -> None:
         asked = len(server.requests)
         pytest_run([*common, "--model", "reference", "--run-id", "prime"], work)  # makes the ground truth
         exec_only, _ = pytest_run([*common, "--model", "reference", "--run-id", "exec"], work)
+        ours_started = time.time()
         ours, summary = pytest_run(
             [
                 *common,
@@ -126,7 +126,7 @@ def main() -> None:
         )
         with sqlite3.connect(cache) as db:
             (last_answer,) = db.execute("SELECT MAX(created) FROM answers").fetchone()
-        generated = last_answer - pytest_run.started_at  # type: ignore[attr-defined]
+        generated = last_answer - ours_started
         made = len(server.requests) - asked
         assert made == a.problems, f"{made} requests for {a.problems} problems"
         passed = summary["scores"]["humaneval+"]["passed"]

@@ -142,7 +142,8 @@ def test_infinite_loop_times_out_promptly(sandbox: ProcessSandbox) -> None:
     result = run(sandbox, "def f(x):\n    while True:\n        pass\n", cpu=1.0, wall=10.0)
     elapsed = time.monotonic() - start
     assert [c.status for c in result.calls] == ["timeout"]
-    assert 0.9 <= result.calls[0].cpu < 1.5  # stopped by the CPU limit: the same on a busy machine
+    # stopped by the CPU limit, the same on a busy machine (its timer counts ticks: it may fire early)
+    assert 0.5 <= result.calls[0].cpu < 1.5
     assert elapsed < 9.0, f"a 1 s CPU limit took {elapsed:.1f} s to stop an infinite loop (wall backstop: 10 s)"
     assert_healthy(sandbox)
 

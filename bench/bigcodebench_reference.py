@@ -22,12 +22,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from pytest_convcode import datasets
+from pytest_convcode.datasets.bigcodebench import PRELOAD as HEAVY_LIBRARIES
 from pytest_convcode.datasets.bigcodebench import job_for, stdlib_only
 from pytest_convcode.sandbox import SuiteResult
 from pytest_convcode.sandbox.process import ProcessSandbox
 from pytest_convcode.tasks import UnitTask
 
-PRELOAD = "pandas matplotlib.pyplot scipy.stats sklearn seaborn"
+PRELOAD = " ".join(HEAVY_LIBRARIES)
 
 
 def first_failure(result: SuiteResult) -> str:

@@ -10,7 +10,8 @@ when reporting (``report``), never before combining.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,3 +172,41 @@ def convcodebench_recall(tasks: Iterable[tuple[Sequence[bool], Sequence[bool]]],
     """ConvCodeBench Recall over (reference statuses, target statuses) pairs, x100: the same
     walk, crediting 1 wherever the MRR credits a reciprocal."""
     return _mean_x100([float(convcodebench_rank(ref, tgt, max_turns) is not None) for ref, tgt in tasks])
+
+
+# ---------------------------------------------------------------- a run's records
+
+
+def summarize_conversations(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per suite and setting ("bigcodebench cf-ef_full-expert"): MRR, Recall and the pass curve up
+    to the last turn selected, from each turn record's ``solved_at`` (exact even when early turns
+    were not selected). A task with an errored turn is left out of the scores and counted apart;
+    ``leaks`` counts the simulated user's feedback turns that shared code with the ground truth."""
+    firsts: dict[str, dict[str, int | None]] = defaultdict(dict)
+    last_turn: dict[str, int] = defaultdict(int)
+    errors: dict[str, set[str]] = defaultdict(set)
+    leaks: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # [user feedback turns, leaked]
+    for record in records:
+        group = f"{record['suite']} {record['setting']}"
+        task = record["task_id"]
+        last_turn[group] = max(last_turn[group], record["turn"])
+        if record["outcome"] == "error":
+            errors[group].add(task)
+            continue
+        solved = record.get("solved_at")
+        known = firsts[group].get(task)
+        firsts[group][task] = solved if known is None else known if solved is None else min(known, solved)
+        if "leaked" in record:
+            leaks[group][0] += 1
+            leaks[group][1] += bool(record["leaked"])
+    summary: dict[str, dict[str, Any]] = {}
+    for group in sorted(last_turn):
+        scored = [first for task, first in firsts[group].items() if task not in errors[group]]
+        entry: dict[str, Any] = {"setting": group.split(" ", 1)[1], "turns": last_turn[group] + 1}
+        if scored:
+            entry.update(score_conversations(scored, last_turn[group]).to_json())
+        else:
+            entry["tasks"] = 0
+        entry.update(errors=len(errors[group]), user_feedback=leaks[group][0], leaks=leaks[group][1])
+        summary[group] = entry
+    return summary

@@ -78,11 +78,13 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) ->
 def request_key(model: Model, request: Request) -> str:
     """What identifies an answer: the model's own description of the call, the task and its
     prompt (another data set version may word it differently), and the conversation."""
-    what = {
+    what: dict[str, Any] = {
         "model": model.identity(),
         "task": [request.task.task_id, request.task.prompt],
         "messages": [(m.role, m.content) for m in request.messages],
     }
+    if request.verbatim:  # only then: the keys of earlier requests stay as they were
+        what["verbatim"] = True
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
@@ -192,16 +194,11 @@ class Generator:
     def answers(self, request: Request) -> list[Answer]:
         """The request's n answers: from the cache, from this process's own requests,
         or from another process of the run that claimed them."""
-        key = request_key(self.model, request)
-        while True:
-            future = self._start(key, request, only_if_free=False)
-            if future is not None:
-                return future.result()
-            assert self.cache is not None  # without a cache every request is this process's own
-            message = self.cache.failure(key)
-            if message is not None:
-                raise InfrastructureError(message)
-            time.sleep(POLL_SECONDS)
+        return self.submit(request).result()
+
+    def submit(self, request: Request) -> concurrent.futures.Future[list[Answer]]:
+        """``answers`` without waiting: a future that any thread or event loop can await."""
+        return asyncio.run_coroutine_threadsafe(self._obtain(request), self._loop)
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -228,6 +225,18 @@ class Generator:
             future = asyncio.run_coroutine_threadsafe(self._generate(key, request, have), self._loop)
             self._pending[key] = future
             return future
+
+    async def _obtain(self, request: Request) -> list[Answer]:
+        key = request_key(self.model, request)
+        while True:
+            future = self._start(key, request, only_if_free=False)
+            if future is not None:
+                return await asyncio.wrap_future(future)
+            assert self.cache is not None  # without a cache every request is this process's own
+            message = self.cache.failure(key)
+            if message is not None:
+                raise InfrastructureError(message)
+            await asyncio.sleep(POLL_SECONDS)
 
     def _stored(self, key: str, n: int) -> dict[int, Answer]:
         """The samples of ``key`` the cache holds (for ``refresh`` and ``off``: written in this run)."""

@@ -9,6 +9,7 @@ failure is an error, E) and lets the test pass or fail on the verdict (F).
 from __future__ import annotations
 
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,8 +23,11 @@ try:  # private: only to refine -k for task ids (see pytest_collection_modifyite
 except ImportError:  # pragma: no cover - a pytest that moved them: plain -k semantics
     KeywordMatcher = Expression = None  # type: ignore[assignment,misc]
 
-from . import gates, results
+from . import conversation, gates, results
+from .conversation import TurnResult
+from .conversation_metrics import summarize_conversations
 from .errors import UsageError
+from .feedback.execution import Rule
 from .generation import CACHE_MODES, RetryPolicy, Settings
 from .judge import Verdict
 from .metrics import summarize
@@ -31,11 +35,14 @@ from .models import Answer, Model, ModelSettings, project_aliases, resolve
 from .models.endpoint import EndpointModel
 from .models.vllm import ServeOptions, VllmServer, free_port
 from .registry import UnknownNameError
-from .run import Case, Options, Run
+from .run import SUBSETS, Case, Options, Run, TurnCase, parse_settings
 from .sandbox import Limits, MiB, backend
+from .testers import PromptKind
 
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()
+TURN = pytest.StashKey[TurnResult]()
+CONVERSATIONS = pytest.StashKey[dict[tuple[str, str], list[TurnCase]]]()  # (suite, task) -> selected items
 ANSWER = pytest.StashKey[Answer]()
 SERVER = pytest.StashKey[Any]()  # the `vllm serve` that --autorun started
 TIMINGS = pytest.StashKey[dict[str, float]]()
@@ -106,6 +113,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("convcode_models", "a TOML file of model aliases, over the bundled ones", type="paths", default=[])
     group.addoption(
+        "--tasks",
+        help="only these tasks: ids separated by commas, or a file of ids, one per line",
+    )
+    group.addoption(
+        "--subset", choices=SUBSETS, help="BigCodeBench: stdlib = the tasks needing only the standard library"
+    )
+    group.addoption(
+        "--sandbox-python",
+        help="interpreter that runs candidates (default: this one); BigCodeBench needs its libraries there",
+    )
+    conv = parser.getgroup("convcode-conversations", "pytest-convcode: multi-turn conversations with feedback")
+    conv.addoption(
+        "--feedback",
+        help="converse in these settings: 'all' or ids separated by commas, e.g. cf-ef_full,cf-expert "
+        "(ConvCodeWorld: all nine; other suites: single turn unless given)",
+    )
+    conv.addoption(
+        "--max-turns", type=int, default=conversation.MAX_TURNS, help="feedback rounds after turn 0 (default: 10)"
+    )
+    conv.addoption(
+        "--context",
+        choices=("latest", "full"),
+        default="latest",
+        help="what each turn sends: the problem, latest code and feedback (latest, the paper's) or the whole history",
+    )
+    conv.addoption(
+        "--partial-rule",
+        choices=("tests", "original"),
+        default="tests",
+        help="public tests of partial execution feedback: the first 3 test methods (tests) "
+        "or ConvCodeWorld's first 3 methods of any name (original)",
+    )
+    conv.addoption("--user-model", help="the simulated user's model, any --model backend, e.g. openai:gpt-4o")
+    conv.addoption(
+        "--prompt",
+        choices=("instruct", "complete"),
+        default="instruct",
+        help="BigCodeBench prompt: the natural-language task (instruct) or the code to complete",
+    )
+    group.addoption(
         "--memory-limit",
         type=int,
         default=Limits.memory_bytes // MiB,
@@ -121,9 +168,20 @@ def pytest_configure(config: pytest.Config) -> None:
         gate_list = [gates.parse(text) for text in config.getoption("gate")]
         settings = _model_settings(config, worker_input)
         model = resolve(config.getoption("model"), settings)
+        user_model = _user_model(config, settings)
         backend(config.getoption("sandbox"))
         if worker_input is None:
             _connect(config, model)
+            if user_model is not None:
+                _connect(config, user_model, serve=False)
+        feedback = config.getoption("feedback")
+        conversation_options = conversation.Options(
+            max_turns=config.getoption("max_turns"),
+            context=config.getoption("context"),
+            partial_rule=_rule(config.getoption("partial_rule")),
+        )
+        task_ids = _task_ids(config.getoption("tasks"))
+        feedback_settings = parse_settings(feedback) if feedback else None
     except (UsageError, UnknownNameError) as exc:
         raise pytest.UsageError(str(exc)) from None
     run_id = worker_input["convcode_run_id"] if worker_input else config.getoption("run_id") or results.new_run_id()
@@ -148,12 +206,15 @@ def pytest_configure(config: pytest.Config) -> None:
             request_timeout=config.getoption("request_timeout"),
         ),
         generation_cache=Path(config.rootpath, config.getoption("cache_path") or ".convcode/generations.sqlite"),
+        task_ids=task_ids,
+        subset=config.getoption("subset"),
+        sandbox_python=config.getoption("sandbox_python") or sys.executable,
+        feedback=feedback_settings,
+        conversation=conversation_options,
+        prompt=_prompt(config.getoption("prompt")),
+        user_model=user_model,
     )
     config.stash[RUN] = Run(options, model, None if worker_input else results.RunLog(reports_dir / run_id))
-    if getattr(config.option, "maxschedchunk", 0) is None:
-        # xdist's load scheduler otherwise hands each worker a run of consecutive items,
-        # and with the slowest first (see _slowest_first) one worker would get all of them.
-        config.option.maxschedchunk = 1
     config.pluginmanager.register(_LogHook(config), "convcode-log")
     if getattr(config, "_json_report", None) is not None:  # pytest-json-report is writing a report
         config.pluginmanager.register(_JsonReportHook(config), "convcode-json-report")
@@ -181,12 +242,47 @@ def _model_settings(config: pytest.Config, worker_input: dict[str, Any] | None) 
     )
 
 
-def _connect(config: pytest.Config, model: Model) -> None:
+def _user_model(config: pytest.Config, settings: ModelSettings) -> Model | None:
+    """The simulated user's model: a language model, with its own defaults (not --base-url's
+    endpoint, nor the coding model's sampling options)."""
+    spec = config.getoption("user_model")
+    if not spec:
+        return None
+    model = resolve(spec, ModelSettings(aliases=settings.aliases, timeout=settings.timeout))
+    if not isinstance(model, EndpointModel):
+        raise UsageError(
+            f"--user-model {spec!r}: the simulated user must be a language model (an alias or openai:NAME)"
+        )
+    return model
+
+
+def _task_ids(value: str | None) -> frozenset[str] | None:
+    """--tasks: a file of ids (one per line) when such a file exists, else ids separated by commas."""
+    if not value:
+        return None
+    path = Path(value)
+    text = path.read_text() if path.is_file() else value.replace(",", "\n")
+    ids = frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    if not ids:
+        raise UsageError(f"--tasks {value!r} names no task")
+    return ids
+
+
+def _rule(value: str) -> Rule:
+    return "original" if value == "original" else "tests"
+
+
+def _prompt(value: str) -> PromptKind:
+    return "complete" if value == "complete" else "instruct"
+
+
+def _connect(config: pytest.Config, model: Model, serve: bool = True) -> None:
     """Start the model's server (--autorun), or check once that its endpoint answers."""
+    autorun = serve and config.getoption("autorun")
     if not isinstance(model, EndpointModel) or model.http is None:
-        if config.getoption("autorun"):
+        if autorun:
             raise UsageError(f"--autorun serves a model by its name; {model.name!r} is not one")
-    elif config.getoption("autorun"):
+    elif autorun:
         _autorun(config, model.spec.model, model.http.base_url)
     else:
         model.http.check_reachable()
@@ -207,6 +303,17 @@ def _autorun(config: pytest.Config, served: str, base_url: str) -> None:
     server = VllmServer(options, Path(config.rootpath, config.getoption("reports_dir"), "vllm-serve.log"))
     config.stash[SERVER] = server
     server.start()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's ``load`` distribution, one item at a time (the slowest come first, see
+    _slowest_first), keeping each task's conversation items together."""
+    if config.getvalue("dist") != "load":
+        return None
+    from .scheduling import ConversationScheduling
+
+    return ConversationScheduling(config, log)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -241,8 +348,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if suite is None:
         raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set SUITE = '<data set>'")
     run = metafunc.config.stash[RUN]
+    cases: list[Case] | list[TurnCase]
     try:
-        cases, notes = run.cases(suite)
+        settings = run.feedback_settings(getattr(metafunc.module, "FEEDBACK", None))
+        if settings is None:
+            cases, notes = run.cases(suite)
+        else:
+            cases, notes = run.turn_cases(suite, settings), []
     except UsageError as exc:
         problem = str(exc)
     else:
@@ -258,14 +370,34 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start generating for the collected items, in the order they will run."""
     if session.config.option.collectonly:
         return
-    cases = [case for item in session.items if (case := _case(item))]
+    run = session.config.stash[RUN]
+    cases = [case for item in session.items if isinstance(case := _case(item), Case)]
     if cases:
-        session.config.stash[RUN].prefetch(cases)
+        run.prefetch(cases)
+    selected: dict[tuple[str, str], list[TurnCase]] = {}
+    for item in session.items:
+        if isinstance(case := _case(item), TurnCase):
+            selected.setdefault((_suite(item), case.task.task_id), []).append(case)
+    session.config.stash[CONVERSATIONS] = selected
+    if not hasattr(session.config, "workerinput"):  # one process runs them all: start them all
+        for (suite, _), turn_cases in selected.items():
+            _start_conversations(run, suite, turn_cases)
 
 
-def _case(item: pytest.Item) -> Case | None:
+def _start_conversations(run: Run, suite: str, cases: list[TurnCase]) -> None:
+    conversations = run.conversations(suite)
+    for case in cases:
+        if case.setting.user == "none" or run.options.user_model is not None:
+            conversations.start(case.task, case.setting)
+
+
+def _case(item: pytest.Item) -> Case | TurnCase | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("convcode_case") if callspec is not None else None
+
+
+def _suite(item: pytest.Item) -> str:
+    return str(item.module.SUITE)  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -284,9 +416,9 @@ def _slowest_first(config: pytest.Config, items: list[pytest.Item]) -> None:
 
     def cost(item: pytest.Item) -> float:
         case = _case(item)
-        if case is None:
+        if not isinstance(case, Case):  # conversations keep their order: turn after turn
             return 0.0
-        key = (item.module.SUITE, case.task.task_id)  # type: ignore[attr-defined]
+        key = (_suite(item), case.task.task_id)
         if key not in costs:
             costs[key] = run.judge(key[0]).expected_cost(case.task)
         return costs[key]
@@ -335,8 +467,10 @@ class _TaskIdMatcher:
 
 
 @pytest.fixture
-def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Verdict:
+def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case | TurnCase) -> Verdict | TurnResult:
     """Generate the case's answer and judge it; harness trouble raises here (an E)."""
+    if isinstance(convcode_case, TurnCase):
+        return _turn(request, convcode_case)
     run = request.config.stash[RUN]
     sandbox_was_new = not run.sandbox_started
     started = time.perf_counter()
@@ -359,7 +493,22 @@ def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Ver
     return verdict
 
 
-def expect_pass(verdict: Verdict) -> None:
+def _turn(request: pytest.FixtureRequest, case: TurnCase) -> TurnResult:
+    """Wait for the case's turn of its conversation, starting the task's conversations first."""
+    run = request.config.stash[RUN]
+    if case.setting.user != "none" and run.options.user_model is None:
+        pytest.skip(f"{case.setting.id} simulates a user: give --user-model, e.g. --user-model openai:gpt-4o")
+    suite = _suite(request.node)
+    selected = request.config.stash[CONVERSATIONS].get((suite, case.task.task_id), [case])
+    _start_conversations(run, suite, selected)
+    started = time.perf_counter()
+    result = run.turn(suite, case)
+    request.node.stash[TURN] = result
+    request.node.stash[TIMINGS] = {"wait_s": round(time.perf_counter() - started, 4)}
+    return result
+
+
+def expect_pass(verdict: Verdict | TurnResult) -> None:
     """Fail the item with the verdict's explanation (no traceback of the harness)."""
     if not verdict.passed:
         pytest.fail(verdict.explanation, pytrace=False)
@@ -370,25 +519,54 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     case = _case(item)
     if case is not None and (report.when == "call" or (report.when == "setup" and report.failed)):
-        report.user_properties.append(("convcode", _record(item, case, report)))
+        record = _turn_record(item, case, report) if isinstance(case, TurnCase) else _record(item, case, report)
+        report.user_properties.append(("convcode", record))
     return report
 
 
-def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[str, Any]:
+def _common_record(item: pytest.Item, case: Case | TurnCase, report: pytest.TestReport) -> dict[str, Any]:
     run = item.config.stash[RUN]
-    suite = item.module.SUITE  # type: ignore[attr-defined]
-    dataset = run.dataset(suite)
+    suite = _suite(item)
+    dataset = run.unit_dataset(suite) if run.is_unit_suite(suite) else run.dataset(suite)
     record: dict[str, Any] = {
         "run_id": run.options.run_id,
         "suite": suite,
         "dataset": f"{dataset.name} {dataset.version}",
         "task_id": case.task.task_id,
-        "sample": case.sample,
         "model": run.model.name,
         "outcome": "error" if report.when == "setup" else report.outcome,
     }
     timings: dict[str, float] | None = item.stash.get(TIMINGS, None)
     record.update(timings or {})
+    return record
+
+
+def _turn_record(item: pytest.Item, case: TurnCase, report: pytest.TestReport) -> dict[str, Any]:
+    """A turn's record; the conversation log has the messages and the feedback in full."""
+    record = _common_record(item, case, report)
+    record.update(setting=case.setting.id, turn=case.turn)
+    result = item.stash.get(TURN, None)
+    if result is None:
+        record["error"] = report.longreprtext[-4000:]
+        return record
+    record["solved_at"] = result.solved_at
+    turn = result.turn
+    if turn is not None:
+        answer = turn.answer
+        record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
+        record["program"] = turn.program
+        if not result.passed:
+            record["failure"] = result.explanation
+        user = turn.feedback.user if turn.feedback is not None else None
+        if user is not None:
+            record["leaked"] = user.leaked
+    return record
+
+
+def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[str, Any]:
+    run = item.config.stash[RUN]
+    record = _common_record(item, case, report)
+    record["sample"] = case.sample
     answer = item.stash.get(ANSWER, None)
     if answer is not None and run.model.cacheable:
         record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
@@ -432,13 +610,15 @@ class _LogHook:
 def _summarize(run: Run) -> dict[str, Any] | None:
     """The run's summary, computed once (the JSON report may ask before sessionfinish)."""
     if run.summary is None and run.log is not None and run.records:
-        scores = summarize(run.records)
+        single = [r for r in run.records if "setting" not in r]
+        scores = summarize(single)
         run.summary = {
             "run_id": run.options.run_id,
             "model": run.model.name,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "items": {o: sum(r["outcome"] == o for r in run.records) for o in ("passed", "failed", "error")},
             "scores": scores,
+            "conversations": summarize_conversations(r for r in run.records if "setting" in r),
             "generation": _generation_totals(run.records),
             "gates": [
                 {"gate": g.text, "passed": not reasons, "reasons": reasons}
@@ -481,17 +661,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     tr = terminalreporter
     tr.write_sep("=", f"convcode: {summary['model']} · run {summary['run_id']}")
-    scores = summary["scores"]
-    ks = sorted(
-        {key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:])
-    )
-    header = f"{'score':<14}{'tasks':>7}{'samples':>9}{'passed':>8}{'errors':>8}" + "".join(f"{k:>9}" for k in ks)
-    tr.write_line(header)
-    for group, entry in scores.items():
-        cells = "".join(f"{100 * entry[k]:>9.1f}" if k in entry else f"{'-':>9}" for k in ks)
-        tr.write_line(
-            f"{group:<14}{entry['tasks']:>7}{entry['samples']:>9}{entry['passed']:>8}{entry['errors']:>8}{cells}"
-        )
+    if summary["scores"]:
+        _write_scores(tr, summary["scores"])
+    if summary["conversations"]:
+        _write_conversations(tr, summary["conversations"])
     items = summary["items"]
     tr.write_line(
         f"items: {items['passed']} passed, {items['failed']} failed (wrong answers), "
@@ -503,6 +676,32 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(f"gate {gate['gate']}: passed", green=True)
         else:
             tr.write_line(f"gate {gate['gate']}: FAILED: {'; '.join(gate['reasons'])}", red=True, bold=True)
+
+
+def _write_scores(tr: Any, scores: dict[str, dict[str, Any]]) -> None:
+    ks = sorted(
+        {key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:])
+    )
+    header = f"{'score':<14}{'tasks':>7}{'samples':>9}{'passed':>8}{'errors':>8}" + "".join(f"{k:>9}" for k in ks)
+    tr.write_line(header)
+    for group, entry in scores.items():
+        cells = "".join(f"{100 * entry[k]:>9.1f}" if k in entry else f"{'-':>9}" for k in ks)
+        tr.write_line(
+            f"{group:<14}{entry['tasks']:>7}{entry['samples']:>9}{entry['passed']:>8}{entry['errors']:>8}{cells}"
+        )
+
+
+def _write_conversations(tr: Any, conversations: dict[str, dict[str, Any]]) -> None:
+    """MRR, Recall and the pass curve per setting, as ConvCodeWorld reports them."""
+    width = max(len(group) for group in conversations) + 2
+    tr.write_line(
+        f"{'conversation':<{width}}{'tasks':>6}{'MRR':>7}{'Recall':>8}{'errors':>8}{'leaks':>7}  pass by turn"
+    )
+    for group, entry in conversations.items():
+        mrr = f"{entry['mrr']:>7.1f}{entry['recall']:>8.1f}" if entry["tasks"] else f"{'-':>7}{'-':>8}"
+        curve = " ".join(f"{value:.1f}" for value in entry.get("curve", []))
+        leaks = f"{entry['leaks']}/{entry['user_feedback']}" if entry["user_feedback"] else "-"
+        tr.write_line(f"{group:<{width}}{entry['tasks']:>6}{mrr}{entry['errors']:>8}{leaks:>7}  {curve}")
 
 
 class _JsonReportHook:

@@ -43,7 +43,9 @@ class RunLog:
     def write_samples(self, records: list[dict[str, Any]]) -> Path:
         """The run's programs as a samples file (EvalPlus's format) that ``replay:`` reads back."""
         path = self.directory / "samples.jsonl"
-        programs = sorted((r["task_id"], r["sample"], r["program"]) for r in records if "program" in r)
+        programs = sorted(
+            (r["task_id"], r["sample"], r["program"]) for r in records if "sample" in r and "program" in r
+        )
         lines = [json.dumps({"task_id": task_id, "solution": program}) + "\n" for task_id, _, program in programs]
         path.write_text("".join(lines))
         return path

@@ -5,21 +5,31 @@ Every xdist worker builds its own; only the controller writes the run log.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import datasets
+from . import conversation, datasets
+from .conversation import ConversationLog, Conversations, TurnResult
+from .datasets.bigcodebench import PRELOAD as BIGCODEBENCH_PRELOAD
+from .datasets.bigcodebench import stdlib_only
+from .errors import UsageError
+from .feedback import Setting
 from .gates import Gate
 from .generation import GenerationCache, Generator, Settings
 from .judge import DifferentialJudge, ground_truth_dir
 from .models import Answer, Model, Request
 from .results import RunLog
 from .sandbox import Limits, Sandbox, backend
-from .tasks import Dataset, Task
+from .tasks import Dataset, Problem, Task, UnitDataset
+from .testers import CallTester, PromptKind, UnitTester
+
+SUBSETS = ("stdlib",)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,20 @@ class Case:
     @property
     def id(self) -> str:
         return self.task.task_id if self.samples == 1 else f"{self.task.task_id}-s{self.sample}"
+
+
+@dataclass(frozen=True)
+class TurnCase:
+    """One item of a conversation: a task, a feedback setting and a turn. Its id names the
+    setting in words that ``-k`` selects ("BigCodeBench/13-cf-ef_full-expert-turn3")."""
+
+    task: Problem
+    setting: Setting
+    turn: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.task.task_id}-{self.setting.id}-turn{self.turn}"
 
 
 @dataclass
@@ -51,6 +75,13 @@ class Options:
     cache_dir: Path  # ground truth
     generation: Settings = field(default_factory=Settings)
     generation_cache: Path = Path(".convcode", "generations.sqlite")
+    task_ids: frozenset[str] | None = None  # --tasks
+    subset: str | None = None  # --subset
+    sandbox_python: str = sys.executable
+    feedback: tuple[Setting, ...] | None = None  # --feedback: conversations on any suite
+    conversation: conversation.Options = field(default_factory=conversation.Options)
+    prompt: PromptKind = "instruct"
+    user_model: Model | None = None
 
 
 @dataclass
@@ -66,6 +97,10 @@ class Run:
     _judges: dict[str, DifferentialJudge] = field(default_factory=dict)
     _answers: dict[str, list[Answer]] = field(default_factory=dict)
     _generator: Generator | None = None
+    _user_generator: Generator | None = None
+    _unit_datasets: dict[str, UnitDataset] = field(default_factory=dict)
+    _unit_sandbox: Sandbox | None = None
+    _conversations: dict[str, Conversations] = field(default_factory=dict)
 
     @property
     def sandbox_started(self) -> bool:
@@ -74,8 +109,83 @@ class Run:
     @property
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = backend(self.options.sandbox)()
+            self._sandbox = backend(self.options.sandbox)(python=self.options.sandbox_python)
         return self._sandbox
+
+    @property
+    def unit_sandbox(self) -> Sandbox:
+        """A sandbox whose warm worker has BigCodeBench's heavy libraries imported already."""
+        if self._unit_sandbox is None:
+            self._unit_sandbox = backend(self.options.sandbox)(
+                python=self.options.sandbox_python, preload=BIGCODEBENCH_PRELOAD
+            )
+        return self._unit_sandbox
+
+    def is_unit_suite(self, suite: str) -> bool:
+        return datasets.holds_unit_tasks(suite)
+
+    def unit_dataset(self, suite: str) -> UnitDataset:
+        if suite not in self._unit_datasets:
+            o = self.options
+            self._unit_datasets[suite] = datasets.load_unit(suite, o.dataset_version, o.dataset_path)
+            gc.freeze()
+        return self._unit_datasets[suite]
+
+    def problems(self, suite: str) -> list[Problem]:
+        """The suite's tasks that --tasks and --subset leave, in data set order."""
+        o = self.options
+        found: list[Problem]
+        if self.is_unit_suite(suite):
+            unit = self.unit_dataset(suite)
+            every: dict[str, Problem] = dict(unit.tasks)
+            found = [t for t in unit.tasks.values() if o.subset != "stdlib" or stdlib_only(t)]
+        else:
+            if o.subset is not None:
+                raise UsageError(f"--subset {o.subset} is for BigCodeBench; {suite} has no subsets")
+            every = dict(self.dataset(suite).tasks)
+            found = list(every.values())
+        if o.task_ids is not None:
+            unknown = sorted(o.task_ids - set(every))
+            if unknown:
+                raise UsageError(f"--tasks names {len(unknown)} tasks that {suite} lacks, e.g. {unknown[0]!r}")
+            found = [t for t in found if t.task_id in o.task_ids]
+        return found
+
+    def feedback_settings(self, suite_default: str | None) -> tuple[Setting, ...] | None:
+        """The settings to converse in: --feedback's, else the suite module's ``FEEDBACK``;
+        None for a single-turn suite."""
+        if self.options.feedback is not None:
+            return self.options.feedback
+        return parse_settings(suite_default) if suite_default else None
+
+    def turn_cases(self, suite: str, settings: tuple[Setting, ...]) -> list[TurnCase]:
+        turns = range(self.options.conversation.max_turns + 1)
+        return [TurnCase(task, s, t) for task in self.problems(suite) for s in settings for t in turns]
+
+    def conversations(self, suite: str) -> Conversations:
+        if suite not in self._conversations:
+            o = self.options
+            tester: conversation.Tester[Any]
+            if self.is_unit_suite(suite):
+                tester = UnitTester(self.unit_sandbox, o.prompt)
+            else:
+                tester = CallTester(self.judge(suite))
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+            self._conversations[suite] = Conversations(
+                tester,
+                ask_model=_asker(self.generator),
+                ask_user=_asker(self.user_generator) if self.user_generator else None,
+                options=o.conversation,
+                log=ConversationLog(
+                    o.reports_dir / o.run_id / "conversations" / f"{suite}-{worker}.jsonl", o.run_id, self.model.name
+                ),
+                evaluations=max(1, (os.cpu_count() or 1) // workers),
+            )
+        return self._conversations[suite]
+
+    def turn(self, suite: str, case: TurnCase) -> TurnResult:
+        return self.conversations(suite).result(case.task, case.setting, case.turn)
 
     def dataset(self, suite: str) -> Dataset:
         if suite not in self._datasets:
@@ -112,7 +222,7 @@ class Run:
             self._judges[suite] = DifferentialJudge(
                 dataset,
                 self.sandbox,
-                ground_truth_dir(o.cache_dir, dataset, sys.executable),
+                ground_truth_dir(o.cache_dir, dataset, o.sandbox_python),
                 phases=("base",) if o.base_only else ("base", "plus"),
                 time_factor=o.time_factor,
                 min_time=o.min_time,
@@ -123,9 +233,20 @@ class Run:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            cache = GenerationCache(self.generation_cache, self.options.run_id) if self.model.cacheable else None
+            cache = self._cache() if self.model.cacheable else None
             self._generator = Generator(self.model, self.options.generation, cache)
         return self._generator
+
+    @property
+    def user_generator(self) -> Generator | None:
+        """The simulated user's model, through the same cache: a rerun asks it nothing again."""
+        user = self.options.user_model
+        if user is not None and self._user_generator is None:
+            self._user_generator = Generator(user, self.options.generation, self._cache())
+        return self._user_generator
+
+    def _cache(self) -> GenerationCache:
+        return GenerationCache(self.generation_cache, self.options.run_id)
 
     @property
     def generation_cache(self) -> Path:
@@ -149,14 +270,34 @@ class Run:
         return self._answers[key][case.sample]
 
     def close(self) -> None:
-        if self._generator is not None:
-            self._generator.close()
-            if self._generator.cache is not None:
-                self._generator.cache.close()
+        for conversations in self._conversations.values():
+            conversations.close()
+        for generator in (self._generator, self._user_generator):
+            if generator is not None:
+                generator.close()
+                if generator.cache is not None:
+                    generator.cache.close()
         if self.log is not None and self.options.generation.cache == "off":  # the controller, last to go
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.generation_cache}{suffix}").unlink(missing_ok=True)
-        if self._sandbox is not None:
-            self._sandbox.close()
+        for sandbox in (self._sandbox, self._unit_sandbox):
+            if sandbox is not None:
+                sandbox.close()
         if self.log is not None:
             self.log.close()
+
+
+def parse_settings(text: str) -> tuple[Setting, ...]:
+    """``all``, or setting ids separated by commas ("cf-ef_full,cf-expert")."""
+    from .feedback import ALL_SETTINGS
+
+    if text.strip() == "all":
+        return ALL_SETTINGS
+    return tuple(Setting.from_id(part.strip()) for part in text.split(",") if part.strip())
+
+
+def _asker(generator: Generator) -> conversation.AskModel:
+    async def ask(request: Request) -> Answer:
+        return (await asyncio.wrap_future(generator.submit(request)))[0]
+
+    return ask

@@ -4,7 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class Problem(Protocol):
+    """What a model needs of a task, whatever tests it: ``Task`` and ``UnitTask`` are both one."""
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def prompt(self) -> str:
+        """The code a completion continues; a chat answer's missing imports come from it."""
+        ...
+
+    @property
+    def entry_point(self) -> str: ...
+
+    @property
+    def canonical_solution(self) -> str:
+        """The reference, as a continuation of ``prompt``."""
+        ...
+
+    def program(self, completion: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,10 @@ class UnitTask:
     test: str = field(repr=False)  # the unittest module source
     entry_point: str = "task_func"
     libs: tuple[str, ...] = ()  # top-level modules the task uses, as its authors listed them
+
+    @property
+    def prompt(self) -> str:
+        return self.complete_prompt
 
     def program(self, completion: str) -> str:
         """The program for a continuation of ``complete_prompt``."""

@@ -18,6 +18,7 @@ DATA_DIR = Path(__file__).with_name("data")
 # a Dataset (calls, judged by outputs) or a UnitDataset (unittest modules)
 DatasetLoader = Callable[[str | None, Path | None], Dataset | UnitDataset]
 DATASETS: Registry[DatasetLoader] = Registry("data set")
+UNIT_SUITES: set[str] = set()  # the registered data sets whose tests are unittest modules
 
 
 class DatasetError(UsageError):
@@ -98,7 +99,17 @@ def load_unit(suite: str, version: str | None = None, path: Path | None = None) 
     return dataset
 
 
-def _load(suite: str, version: str | None, path: Path | None) -> Dataset | UnitDataset:
-    from . import bigcodebench, evalplus  # noqa: F401  (register their loaders)
+def holds_unit_tasks(suite: str) -> bool:
+    """Whether a suite's data set is tested by unittest modules (known without loading it)."""
+    _register()
+    DATASETS.get(suite)  # an unknown name is an error here too
+    return suite in UNIT_SUITES
 
+
+def _load(suite: str, version: str | None, path: Path | None) -> Dataset | UnitDataset:
+    _register()
     return DATASETS.get(suite)(version, path)
+
+
+def _register() -> None:
+    from . import bigcodebench, evalplus  # noqa: F401  (register their loaders)

@@ -17,11 +17,15 @@ from typing import Any
 
 from ..sandbox import Limits, TestJob
 from ..tasks import UnitDataset, UnitTask
-from . import DATA_DIR, DATASETS, DatasetError, read_tasks, require
+from . import DATA_DIR, DATASETS, UNIT_SUITES, DatasetError, read_tasks, require
 
 FILES = {"0.1.0_hf": "BigCodeBench-v0.1.0_hf.jsonl.gz"}  # version -> bundled file; the first is the default
 CPU_BUDGET = 60.0
 WALL_BUDGET = 121.0  # BigCodeBench's and ConvCodeWorld's per-task wall-clock budget
+# What most tasks import and each job would otherwise load again (~2 s): the sandbox's warm
+# worker imports these once, where they are installed.
+PRELOAD = ("pandas", "matplotlib.pyplot", "scipy.stats", "sklearn", "seaborn")
+UNIT_SUITES.add("bigcodebench")
 
 
 @DATASETS.register("bigcodebench")

@@ -12,20 +12,16 @@ import re
 import tokenize
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Literal
-
-import jinja2
 
 from ..models import Message
 from .compilation import compilation_feedback, compiles
 from .execution import ExecutionFeedback
+from .prompts import render
 
 UserKind = Literal["novice", "expert"]
 Ask = Callable[[list[Message]], Awaitable[str]]
 
-TEMPLATES = Path(__file__).with_name("templates")
 FENCE = "```"
 LEAK_N = 8  # shared runs of this many code tokens count as a leak
 # What the novice says, without a model call, when nothing it can see went wrong.
@@ -44,18 +40,6 @@ class UserFeedback:
     leaked: bool = False
     leak_ngrams: tuple[str, ...] = ()  # the shared token runs, tokens joined by spaces
     asked: bool = True  # False: the novice stayed silent, no model call was made
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=False,  # prompts, not HTML: code must reach the model verbatim
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
 
 
 def render_prompt(
@@ -84,7 +68,7 @@ def render_prompt(
         values = {"problem": problem, "code": code, "ground_truth": ground_truth, "execution": execution_text}
     else:
         raise ValueError(f"unknown simulated user {kind!r}; use 'novice' or 'expert'")
-    return _environment().get_template(f"{kind}.j2").render(**values)
+    return render(kind, **values)
 
 
 def cut_at_fence(text: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from ..errors import UsageError
 from ..registry import Registry, UnknownNameError
-from ..tasks import Task
+from ..tasks import Problem
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,14 @@ class Message:
 
 @dataclass(frozen=True)
 class Request:
-    task: Task
+    """What is asked of a model: the task alone (the model words its own prompt), or a
+    conversation about it. ``verbatim`` requests (the simulated user's) go out exactly as
+    given, without the model alias's system prompt, and come back as text, not code."""
+
+    task: Problem
     messages: tuple[Message, ...] = ()
     n: int = 1  # samples wanted, requested together
+    verbatim: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Answer:
     why: str = ""  # when text is "": why the reply gave no program
     cached: bool = False  # read back from the generation cache, not requested in this run
 
-    def program(self, task: Task) -> str:
+    def program(self, task: Problem) -> str:
         return task.program(self.text) if self.kind == "completion" else self.text
 
     def to_json(self) -> dict[str, Any]:
@@ -66,7 +71,7 @@ class Model(Protocol):
     name: str
     cacheable: bool  # answers worth keeping on disk (an API's), not ones at hand (a file's)
 
-    def samples(self, task: Task) -> int:
+    def samples(self, task: Problem) -> int:
         """How many samples this model gives for a task (known before generating)."""
         ...
 

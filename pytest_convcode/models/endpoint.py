@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from ..errors import InfrastructureError, UsageError
 from ..extract import from_chat, from_completion
 from ..generation import Retryable
-from ..tasks import Task
+from ..tasks import Problem
 from . import MODELS, Answer, Message, Model, ModelSettings, Request
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ class EndpointModel:
     def http(self) -> HttpTransport | None:
         return self.transport if isinstance(self.transport, HttpTransport) else None
 
-    def samples(self, task: Task) -> int:
+    def samples(self, task: Problem) -> int:
         return self.settings.samples or self.spec.samples
 
     def identity(self) -> dict[str, Any]:
@@ -226,9 +226,11 @@ class EndpointModel:
         }
 
     def messages(self, request: Request) -> list[Message]:
-        if request.messages:
+        if request.verbatim:
             return list(request.messages)
         system = [Message("system", self.spec.system)] if self.spec.system else []
+        if request.messages:
+            return [*system, *request.messages]
         return [*system, Message("user", self.spec.instruction.format(prompt=request.task.prompt.strip()))]
 
     async def generate(self, request: Request) -> list[Answer]:
@@ -241,20 +243,36 @@ class EndpointModel:
         }
         if self.spec.stop:
             body["stop"] = list(self.spec.stop)
-        if self.spec.style == "chat":
+        chat = self.spec.style == "chat"
+        if chat:
             body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages(request)]
             replies, usage = await self.transport.chat(body)
-            extractions = [from_chat(reply, task.entry_point, task.prompt) for reply in replies]
+        elif request.messages:
+            raise UsageError(
+                f"model {self.name!r} continues prompts (style 'completion'): it cannot hold a conversation"
+            )
         else:
             replies, usage = await self.transport.complete({**body, "prompt": task.prompt})
-            extractions = [from_completion(task.prompt, reply, self.spec.stop) for reply in replies]
         if len(replies) != request.n:
             raise Retryable(f"the model gave {len(replies)} choices for n={request.n}")
+        if request.verbatim:
+            return _texts(replies, usage)
+        if chat:
+            extractions = [from_chat(reply, task.entry_point, task.prompt) for reply in replies]
+        else:
+            extractions = [from_completion(task.prompt, reply, self.spec.stop) for reply in replies]
         answers = [
             Answer(e.code, e.kind, reply=reply, why=e.why) for e, reply in zip(extractions, replies, strict=True)
         ]
         answers[0] = replace(answers[0], usage=usage)
         return answers
+
+
+def _texts(replies: list[str], usage: dict[str, int]) -> list[Answer]:
+    """Replies kept whole: what a verbatim request asks for."""
+    answers = [Answer(reply, reply=reply) for reply in replies]
+    answers[0] = replace(answers[0], usage=usage)
+    return answers
 
 
 def _usage(response: Any) -> dict[str, int]:

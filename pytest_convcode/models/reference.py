@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import UsageError
-from ..tasks import Task
+from ..tasks import Problem
 from . import MODELS, Answer, Model, ModelSettings, Request
 
 
@@ -13,7 +13,7 @@ class ReferenceModel:
     name = "reference"
     cacheable = False
 
-    def samples(self, task: Task) -> int:
+    def samples(self, task: Problem) -> int:
         return 1
 
     def identity(self) -> dict[str, Any]:

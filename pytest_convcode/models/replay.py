@@ -13,7 +13,7 @@ from typing import Any
 
 from ..datasets import DatasetError, read_jsonl, require
 from ..errors import UsageError
-from ..tasks import Task
+from ..tasks import Problem
 from . import MODELS, Answer, Model, ModelSettings, Request
 
 
@@ -37,7 +37,7 @@ class ReplayModel:
         if not self.answers:
             raise DatasetError(f"{path}: holds no samples")
 
-    def samples(self, task: Task) -> int:
+    def samples(self, task: Problem) -> int:
         return len(self.answers.get(task.task_id, ()))
 
     def identity(self) -> dict[str, Any]:

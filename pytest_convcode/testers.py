@@ -1,0 +1,119 @@
+"""How each kind of data set is posed and tested in a conversation (``conversation.Tester``).
+
+BigCodeBench's tests are unittest classes, run in the sandbox test by test; HumanEval+ and MBPP+
+are judged by the differential judge, their "base" tests being the public ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from .conversation import Evaluation
+from .datasets.bigcodebench import imported_modules, job_for
+from .errors import UsageError
+from .feedback import Outcome, public_tests
+from .feedback.execution import Rule
+from .judge import DifferentialJudge
+from .sandbox import Sandbox, SuiteResult
+from .tasks import Task, UnitTask
+
+PromptKind = Literal["instruct", "complete"]
+COMPLETE = "Complete the following Python code so that it does what its docstring says.\n\n```python\n{prompt}\n```"
+CALLS = "Complete the following Python function so that it passes its tests.\n\n```python\n{prompt}\n```"
+_MISSING = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+EXPLANATION_LINES = 12  # of the first failure's traceback, in an item's failure message
+
+
+@dataclass
+class UnitTester:
+    """BigCodeBench: the instruct prompt (or the complete one) and the task's unittest class."""
+
+    sandbox: Sandbox
+    prompt: PromptKind = "instruct"
+
+    def __post_init__(self) -> None:
+        if self.prompt not in get_args(PromptKind):
+            raise UsageError(f"unknown prompt {self.prompt!r}; use one of {get_args(PromptKind)}")
+
+    def statement(self, problem: UnitTask) -> str:
+        if self.prompt == "instruct":
+            return problem.instruct_prompt
+        return COMPLETE.format(prompt=problem.complete_prompt.strip())
+
+    def ground_truth(self, problem: UnitTask) -> str:
+        return problem.reference_program
+
+    def public_tests(self, problem: UnitTask, rule: Rule) -> tuple[str, ...]:
+        return public_tests(problem.test, rule)
+
+    def evaluate(self, problem: UnitTask, program: str) -> Evaluation:
+        result = self.sandbox.run_tests(job_for(problem, program))
+        outcomes = tuple(Outcome(o.name, o.status, o.detail) for o in result.outcomes)
+        return Evaluation(
+            passed=result.passed,
+            outcomes=outcomes,
+            run_error=result.load_error or "",
+            environment_error=_missing_library(problem, result),
+            explanation=_explain(result),
+        )
+
+
+def _missing_library(task: UnitTask, result: SuiteResult) -> str:
+    """Why the machine, not the program, failed the task: a module that the task itself (its
+    reference or its tests) imports is not installed. A module only the candidate imports is
+    the candidate's mistake."""
+    texts = [result.load_error or ""] + [o.detail for o in result.failures]
+    needed = set(task.libs) | imported_modules(task.reference_program + "\n" + task.test)
+    for text in texts:
+        for name in _MISSING.findall(text):
+            if name.partition(".")[0] in needed:
+                return (
+                    f"{task.task_id} needs the module {name!r}, which the sandbox's Python cannot import: "
+                    "install requirements-bigcodebench.txt there, or pass --sandbox-python"
+                )
+    return ""
+
+
+def _explain(result: SuiteResult) -> str:
+    if result.passed:
+        return ""
+    if result.load_error is not None:
+        return "the program did not load:\n" + _tail(result.load_error)
+    failures = result.failures
+    if not failures:
+        return f"the tests did not finish: {result.how_it_ended}"
+    first = failures[0]
+    return f"{len(failures)} of {len(result.outcomes)} tests did not pass; first, {first.name} ({first.status}):\n" + (
+        _tail(first.detail)
+    )
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-EXPLANATION_LINES:])
+
+
+@dataclass
+class CallTester:
+    """HumanEval+ / MBPP+: the prompt's function, judged against the reference's outputs.
+    The base tests are public (OpenCodeInterpreter's execution feedback); plus tests stay hidden."""
+
+    judge: DifferentialJudge
+
+    def statement(self, problem: Task) -> str:
+        return CALLS.format(prompt=problem.prompt.strip())
+
+    def ground_truth(self, problem: Task) -> str:
+        return problem.program(problem.canonical_solution)
+
+    def public_tests(self, problem: Task, rule: Rule) -> tuple[str, ...]:
+        return ("base",)
+
+    def evaluate(self, problem: Task, program: str) -> Evaluation:
+        verdict = self.judge.judge(problem, program)
+        outcomes = tuple(
+            Outcome(name, "passed" if phase.passed else "failed", phase.failure)
+            for name, phase in verdict.phases.items()
+        )
+        return Evaluation(verdict.passed, outcomes, explanation="" if verdict.passed else verdict.explanation)

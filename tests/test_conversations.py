@@ -1,0 +1,156 @@
+"""Conversations end to end: pytest runs (subprocesses) of the ConvCodeWorld suite against a real
+OpenAI-protocol server on 127.0.0.1 that plays the coding model and the simulated user."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_convcode import datasets
+from pytest_convcode.testing.openai_server import OpenAIServer
+
+ROOT = Path(__file__).resolve().parents[1]
+BIGCODEBENCH = datasets.load_unit("bigcodebench")
+TASKS = ["BigCodeBench/16", "BigCodeBench/24"]  # standard library only, and quick to test
+WRONG = "```python\ndef task_func(*args, **kwargs):\n    return None\n```"
+EXPERT_ADVICE = "The attempt returns nothing; do what the task says."
+
+
+def messages(body: dict[str, Any]) -> list[dict[str, str]]:
+    return [m for m in body["messages"] if m["role"] != "system"]
+
+
+def coder(body: dict[str, Any], index: int) -> str:
+    """Wrong at first; right once the feedback shows a failing test or the expert's advice."""
+    first = messages(body)[0]["content"]
+    task = next(t for t in BIGCODEBENCH.tasks.values() if t.instruct_prompt == first)
+    told = messages(body)[-1]["content"] if len(messages(body)) > 1 else ""
+    if "FAILED" in told or EXPERT_ADVICE in told:
+        return f"Fixed.\n```python\n{task.reference_program}\n```"
+    return WRONG
+
+
+def user(body: dict[str, Any], index: int) -> str:
+    """The expert repeats the longest line of the reference (a leak) and then writes code (cut)."""
+    prompt = messages(body)[0]["content"]
+    reference = re.search(r"<reference>\n(.*?)\n</reference>", prompt, re.S)
+    if reference is None:
+        return "I ran it and it failed."  # the novice
+    longest = max(reference.group(1).splitlines(), key=len).strip()
+    return f"{EXPERT_ADVICE} Like this: {longest}\n```python\nprint('code that must not reach the model')\n```"
+
+
+def answer(body: dict[str, Any], index: int) -> str:
+    simulated_user = "You are role-playing" in messages(body)[0]["content"] or "<reference>" in str(body)
+    return user(body, index) if simulated_user else coder(body, index)
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIServer]:
+    with OpenAIServer(answer) as s:
+        yield s
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, server: OpenAIServer) -> pytest.Pytester:
+    pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
+    pytester.makepyprojecttoml(f'[tool.convcode.models.sim]\nmodel = "simulator"\nbase_url = "{server.url}"\n')
+    return pytester
+
+
+def run(pytester: pytest.Pytester, server: OpenAIServer, *args: str, run_id: str = "t") -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--run-id", run_id, "--model", "test/coder", "--base-url", server.url,
+        "--tasks", ",".join(TASKS), "--max-turns", "2", *args,
+    )  # fmt: skip
+
+
+def summary(pytester: pytest.Pytester, run_id: str = "t") -> dict[str, Any]:
+    return json.loads((pytester.path / "reports" / run_id / "summary.json").read_text())
+
+
+def log(pytester: pytest.Pytester, run_id: str = "t") -> list[dict[str, Any]]:
+    files = sorted((pytester.path / "reports" / run_id / "conversations").glob("*.jsonl"))
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+
+
+def test_feedback_that_shows_the_failure_fixes_the_code_at_turn_one(
+    suite: pytest.Pytester, server: OpenAIServer
+) -> None:
+    result = run(suite, server, "--feedback", "cf,cf-ef_full,cf-novice,cf-expert", "--user-model", "sim")
+    # cf and cf-novice never see a failure: 3 failed turns each; the others pass turns 1 and 2
+    result.assert_outcomes(passed=2 * 2 * 2, failed=2 * 2 * 3 + 2 * 2)
+    scores = {entry["setting"]: entry for entry in summary(suite)["conversations"].values()}
+    assert {s: (e["mrr"], e["recall"], e["curve"]) for s, e in scores.items()} == {
+        "cf": (0.0, 0.0, [0.0, 0.0, 0.0]),
+        "cf-novice": (0.0, 0.0, [0.0, 0.0, 0.0]),
+        "cf-ef_full": (50.0, 100.0, [0.0, 100.0, 100.0]),
+        "cf-expert": (50.0, 100.0, [0.0, 100.0, 100.0]),
+    }
+    assert (scores["cf-expert"]["leaks"], scores["cf-expert"]["user_feedback"]) == (2, 2)
+
+
+def test_turn_zero_is_asked_once_per_task_and_the_novice_stays_silent_without_failures(
+    suite: pytest.Pytester, server: OpenAIServer
+) -> None:
+    run(suite, server, "--feedback", "cf,cf-ef_full,cf-novice,cf-expert", "--user-model", "sim")
+    firsts = [b for b in server.requests if len(messages(b)) == 1 and "<reference>" not in str(b)]
+    assert len(firsts) == len(TASKS)
+    assert not any("You are role-playing" in messages(b)[0]["content"] for b in server.requests)
+
+
+def test_the_log_keeps_each_turn_with_the_feedback_it_answered(suite: pytest.Pytester, server: OpenAIServer) -> None:
+    run(suite, server, "--feedback", "cf-expert", "--user-model", "sim")
+    turns = {(e["task_id"], e["turn"]): e for e in log(suite)}
+    assert sorted(turns) == [(t, i) for t in TASKS for i in (0, 1)]  # solved at turn 1: turn 2 never ran
+    second = turns[TASKS[0], 1]
+    assert second["passed"] and not turns[TASKS[0], 0]["passed"]
+    assert second["feedback"]["user"].startswith(EXPERT_ADVICE)
+    assert "print(" not in second["feedback"]["user"] and "print(" in second["feedback"]["user_raw"]
+    assert second["feedback"]["leaked"]
+    assert [m["role"] for m in second["messages"]][-3:] == ["user", "assistant", "user"]
+
+
+def test_a_late_turn_alone_still_runs_the_turns_before_it(suite: pytest.Pytester, server: OpenAIServer) -> None:
+    result = run(suite, server, "--feedback", "cf-ef_full", "-k", "turn2")
+    result.assert_outcomes(passed=2, deselected=4)
+    records = [json.loads(line) for line in (suite.path / "reports/t/results.jsonl").read_text().splitlines()]
+    assert {(r["turn"], r["solved_at"]) for r in records} == {(2, 1)}
+
+
+def test_settings_with_a_simulated_user_are_skipped_without_a_user_model(
+    suite: pytest.Pytester, server: OpenAIServer
+) -> None:
+    result = run(suite, server, "--feedback", "cf-novice", "-rs")
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines(["*cf-novice simulates a user: give --user-model*"])
+
+
+def test_a_failing_simulator_is_retried_then_an_error_of_the_turns_it_feeds(
+    suite: pytest.Pytester, server: OpenAIServer
+) -> None:
+    with OpenAIServer(answer) as broken:
+        broken.inject(*["500"] * 20)
+        suite.makepyprojecttoml(f'[tool.convcode.models.sim]\nmodel = "simulator"\nbase_url = "{broken.url}"\n')
+        result = run(suite, server, "--feedback", "cf-expert", "--user-model", "sim", "--max-retries", "1")
+        assert len(broken.requests) == 2 * len(TASKS)  # each asked twice: once and one retry
+    result.assert_outcomes(failed=2, errors=4)  # turn 0 is judged; turns 1 and 2 lack their feedback
+    result.stdout.fnmatch_lines(["*gave up after 2 attempts: 500 from the endpoint*"])
+    entry = next(iter(summary(suite)["conversations"].values()))
+    assert (entry["tasks"], entry["errors"]) == (0, 2)
+
+
+def test_the_reference_solutions_pass_at_turn_zero(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--run-id", "r", "--tasks", ",".join(TASKS), "--max-turns", "1",
+        "--feedback", "cf-ef_partial", "-n", "2",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    entry = summary(pytester, "r")["conversations"]["bigcodebench cf-ef_partial"]
+    assert (entry["mrr"], entry["recall"]) == (100.0, 100.0)

@@ -154,3 +154,34 @@ def test_the_reference_solutions_pass_at_turn_zero(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=4)
     entry = summary(pytester, "r")["conversations"]["bigcodebench cf-ef_partial"]
     assert (entry["mrr"], entry["recall"]) == (100.0, 100.0)
+
+
+def test_full_context_sends_the_whole_conversation(suite: pytest.Pytester, server: OpenAIServer) -> None:
+    run(suite, server, "--feedback", "cf", "--context", "full", "-k", "BigCodeBench/16")
+    turns = sorted((e["turn"], [m["role"] for m in e["messages"]]) for e in log(suite))
+    assert turns == [
+        (0, ["user"]),
+        (1, ["user", "assistant", "user"]),
+        (2, ["user", "assistant", "user", "assistant", "user"]),
+    ]
+
+
+def test_humaneval_converses_with_execution_feedback(pytester: pytest.Pytester, server: OpenAIServer) -> None:
+    """OpenCodeInterpreter-style refinement: the base tests are public, their failure is the feedback."""
+    humaneval = datasets.load("humaneval")
+
+    def refine(body: dict[str, Any], index: int) -> str:
+        task = next(t for t in humaneval.tasks.values() if t.prompt.strip() in messages(body)[0]["content"])
+        if "FAILED: base" in messages(body)[-1]["content"]:
+            return f"```python\n{task.prompt}{task.canonical_solution}\n```"
+        return f"```python\ndef {task.entry_point}(*args):\n    return None\n```"
+
+    server.answer = refine
+    pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--run-id", "h", "--model", "test/coder", "--base-url", server.url,
+        "--feedback", "cf-ef_partial", "--max-turns", "1", "--tasks", "HumanEval/0,HumanEval/2",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, failed=2)
+    entry = summary(pytester, "h")["conversations"]["humaneval cf-ef_partial"]
+    assert (entry["mrr"], entry["recall"], entry["curve"]) == (50.0, 100.0, [0.0, 100.0])

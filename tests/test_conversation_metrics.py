@@ -19,6 +19,7 @@ from pytest_convcode.conversation_metrics import (
     reciprocal_rank,
     report,
     score_conversations,
+    summarize_conversations,
 )
 
 # DeepSeek-Coder-6.7B-Instruct, CF + expert user: cumulative pass rate at turns 0..10 (published).
@@ -166,3 +167,34 @@ def test_convcodebench_aggregates() -> None:
     ]
     assert convcodebench_mrr(tasks) == pytest.approx(100 * (1 + 1 / 2 + 1 / 4) / 4)
     assert convcodebench_recall(tasks) == 75.0
+
+
+# ---------------------------------------------------------------- a run's records
+
+
+def record(task: str, turn: int, solved_at: int | None, outcome: str = "", **extra: object) -> dict[str, object]:
+    outcome = outcome or ("passed" if solved_at is not None else "failed")
+    return {"suite": "s", "setting": "cf-expert", "task_id": task, "turn": turn, "solved_at": solved_at,
+            "outcome": outcome, **extra}  # fmt: skip
+
+
+def test_records_give_mrr_recall_and_curve_per_setting() -> None:
+    records = [
+        record("a", 0, 0), record("a", 1, 0), record("a", 2, 0),
+        record("b", 0, None), record("b", 1, 1, leaked=True), record("b", 2, 1),
+        record("c", 0, None), record("c", 1, None, leaked=False), record("c", 2, None, leaked=False),
+    ]  # fmt: skip
+    entry = summarize_conversations(records)["s cf-expert"]
+    assert (entry["mrr"], entry["recall"], entry["curve"]) == (50.0, 66.7, [33.3, 66.7, 66.7])
+    assert (entry["tasks"], entry["turns"], entry["user_feedback"], entry["leaks"]) == (3, 3, 3, 1)
+
+
+def test_a_late_turn_alone_knows_when_its_conversation_was_solved() -> None:
+    entry = summarize_conversations([record("a", 3, 1), record("b", 3, None)])["s cf-expert"]
+    assert (entry["mrr"], entry["recall"], entry["curve"]) == (25.0, 50.0, [0.0, 50.0, 50.0, 50.0])
+
+
+def test_a_task_with_an_errored_turn_is_counted_apart() -> None:
+    records = [record("a", 0, None), record("a", 1, None, outcome="error"), record("b", 0, 0), record("b", 1, 0)]
+    entry = summarize_conversations(records)["s cf-expert"]
+    assert (entry["tasks"], entry["errors"], entry["mrr"]) == (1, 1, 100.0)

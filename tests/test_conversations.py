@@ -185,3 +185,12 @@ def test_humaneval_converses_with_execution_feedback(pytester: pytest.Pytester, 
     result.assert_outcomes(passed=2, failed=2)
     entry = summary(pytester, "h")["conversations"]["humaneval cf-ef_partial"]
     assert (entry["mrr"], entry["recall"], entry["curve"]) == (50.0, 100.0, [0.0, 100.0])
+
+
+def test_a_rerun_asks_neither_the_model_nor_the_simulator_again(suite: pytest.Pytester, server: OpenAIServer) -> None:
+    run(suite, server, "--feedback", "cf-ef_full-expert", "--user-model", "sim", run_id="first")
+    asked = len(server.requests)
+    result = run(suite, server, "--feedback", "cf-ef_full-expert", "--user-model", "sim", run_id="second")
+    result.assert_outcomes(passed=4, failed=2)
+    assert asked == 3 * len(TASKS) and len(server.requests) == asked  # turn 0, the expert, turn 1
+    assert summary(suite, "second")["conversations"] == summary(suite, "first")["conversations"]

@@ -67,7 +67,8 @@ def main() -> None:
     wall, peaks, last = run_watched([*PYTEST, "-n", str(args.workers), "-k", "no_item_has_this_name"])
     workers = sorted(peaks.values(), reverse=True)[: args.workers + 1]
     print(f"-n {args.workers}, all deselected: {last}; wall {wall:.1f} s")
-    print("peak memory of the pytest processes (controller and workers), MiB: " + ", ".join(f"{k / 1024:.0f}" for k in workers))
+    peaks_mib = ", ".join(f"{k / 1024:.0f}" for k in workers)
+    print(f"peak memory of the pytest processes (controller and workers), MiB: {peaks_mib}")
 
 
 if __name__ == "__main__":

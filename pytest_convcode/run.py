@@ -10,9 +10,10 @@ import gc
 import os
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import conversation, datasets
 from .conversation import ConversationLog, Conversations, TurnResult
@@ -30,6 +31,7 @@ from .tasks import Dataset, Problem, Task, UnitDataset
 from .testers import CallTester, PromptKind, UnitTester
 
 SUBSETS = ("stdlib",)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -131,25 +133,27 @@ class Run:
             gc.freeze()
         return self._unit_datasets[suite]
 
-    def problems(self, suite: str) -> list[Problem]:
+    def problems(self, suite: str) -> Sequence[Problem]:
         """The suite's tasks that --tasks and --subset leave, in data set order."""
-        o = self.options
-        found: list[Problem]
-        if self.is_unit_suite(suite):
-            unit = self.unit_dataset(suite)
-            every: dict[str, Problem] = dict(unit.tasks)
-            found = [t for t in unit.tasks.values() if o.subset != "stdlib" or stdlib_only(t)]
-        else:
-            if o.subset is not None:
-                raise UsageError(f"--subset {o.subset} is for BigCodeBench; {suite} has no subsets")
-            every = dict(self.dataset(suite).tasks)
-            found = list(every.values())
-        if o.task_ids is not None:
-            unknown = sorted(o.task_ids - set(every))
-            if unknown:
-                raise UsageError(f"--tasks names {len(unknown)} tasks that {suite} lacks, e.g. {unknown[0]!r}")
-            found = [t for t in found if t.task_id in o.task_ids]
-        return found
+        if not self.is_unit_suite(suite):
+            if self.options.subset is not None:
+                raise UsageError(f"--subset {self.options.subset} is for BigCodeBench; {suite} has no subsets")
+            return self.tasks(suite)
+        unit = self.unit_dataset(suite)
+        return [t for t in self._selected(suite, unit.tasks) if self.options.subset != "stdlib" or stdlib_only(t)]
+
+    def tasks(self, suite: str) -> list[Task]:
+        """The tasks of a call-tested suite that --tasks leaves."""
+        return self._selected(suite, self.dataset(suite).tasks)
+
+    def _selected(self, suite: str, tasks: Mapping[str, T]) -> list[T]:
+        wanted = self.options.task_ids
+        if wanted is None:
+            return list(tasks.values())
+        unknown = sorted(wanted - set(tasks))
+        if unknown:
+            raise UsageError(f"--tasks names {len(unknown)} tasks that {suite} lacks, e.g. {unknown[0]!r}")
+        return [task for task_id, task in tasks.items() if task_id in wanted]
 
     def feedback_settings(self, suite_default: str | None) -> tuple[Setting, ...] | None:
         """The settings to converse in: --feedback's, else the suite module's ``FEEDBACK``;
@@ -200,12 +204,12 @@ class Run:
         """The items of a suite, and notes on samples that do not fit the data set."""
         dataset = self.dataset(suite)
         cases: list[Case] = []
-        for task in dataset.tasks.values():
+        for task in self.tasks(suite):
             n = self.model.samples(task)
             cases.extend(Case(task, i, n) for i in range(n))
         notes = []
         covered = {c.task.task_id for c in cases}
-        if len(covered) < len(dataset.tasks):
+        if self.options.task_ids is None and len(covered) < len(dataset.tasks):
             notes.append(f"{self.model.name} answers {len(covered)} of the {len(dataset.tasks)} {dataset.name} tasks")
         unknown = sorted(set(getattr(self.model, "answers", {})) - set(dataset.tasks))
         if unknown:

@@ -200,6 +200,8 @@ def test_tasks_come_from_a_file_and_an_unknown_one_is_named(pytester: pytest.Pyt
     pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
     (pytester.path / "ids.txt").write_text("# two of them\nHumanEval/3\nHumanEval/7\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tasks", "ids.txt", "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["test_humaneval.py::test_humaneval?HumanEval/3?", "*HumanEval/7*", "2 tests collected*"])
+    result.stdout.fnmatch_lines(
+        ["test_humaneval.py::test_humaneval?HumanEval/3?", "*HumanEval/7*", "2 tests collected*"]
+    )
     wrong = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tasks", "HumanEval/3,HumanEval/999")
     wrong.stdout.fnmatch_lines(["*--tasks names 1 tasks that humaneval lacks, e.g. 'HumanEval/999'*"])

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - a pytest that moved them: plain -k sem
 from . import conversation, gates, results
 from .conversation import TurnResult
 from .conversation_metrics import summarize_conversations
-from .errors import UsageError
+from .errors import InfrastructureError, UsageError
 from .feedback.execution import Rule
 from .generation import CACHE_MODES, RetryPolicy, Settings
 from .judge import Verdict
@@ -502,7 +502,14 @@ def _turn(request: pytest.FixtureRequest, case: TurnCase) -> TurnResult:
     selected = request.config.stash[CONVERSATIONS].get((suite, case.task.task_id), [case])
     _start_conversations(run, suite, selected)
     started = time.perf_counter()
-    result = run.turn(suite, case)
+    try:
+        result = run.turn(suite, case)
+    except InfrastructureError as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    else:
+        problem = ""
+    if problem:  # failing in a fixture: an error (E), shown as its message alone
+        pytest.fail(problem, pytrace=False)
     request.node.stash[TURN] = result
     request.node.stash[TIMINGS] = {"wait_s": round(time.perf_counter() - started, 4)}
     return result

@@ -171,7 +171,8 @@ class Run:
             o = self.options
             tester: conversation.Tester[Any]
             if self.is_unit_suite(suite):
-                tester = UnitTester(self.unit_sandbox, o.prompt)
+                truth = ground_truth_dir(o.cache_dir, self.unit_dataset(suite), o.sandbox_python)
+                tester = UnitTester(self.unit_sandbox, truth, o.prompt)
             else:
                 tester = CallTester(self.judge(suite))
             worker = os.environ.get("PYTEST_XDIST_WORKER", "main")

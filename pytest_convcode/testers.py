@@ -6,8 +6,11 @@ are judged by the differential judge, their "base" tests being the public ones.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, get_args
 
 from .conversation import Evaluation
@@ -28,10 +31,19 @@ EXPLANATION_LINES = 12  # of the first failure's traceback, in an item's failure
 
 @dataclass
 class UnitTester:
-    """BigCodeBench: the instruct prompt (or the complete one) and the task's unittest class."""
+    """BigCodeBench: the instruct prompt (or the complete one) and the task's unittest class.
+
+    A failure is the program's only if the task can pass here at all: when a program fails, the
+    reference solution is run too (once per task, the result kept in ``cache_dir``), and if it
+    fails as well the task cannot be judged on this machine (it needs the network, data files a
+    library downloads, ...): an environment error, not the model's failure.
+    """
 
     sandbox: Sandbox
+    cache_dir: Path
     prompt: PromptKind = "instruct"
+    _reference_failures: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.prompt not in get_args(PromptKind):
@@ -51,13 +63,36 @@ class UnitTester:
     def evaluate(self, problem: UnitTask, program: str) -> Evaluation:
         result = self.sandbox.run_tests(job_for(problem, program))
         outcomes = tuple(Outcome(o.name, o.status, o.detail) for o in result.outcomes)
+        environment_error = ""
+        if not result.passed:
+            environment_error = _missing_library(problem, result) or self.reference_failure(problem)
         return Evaluation(
             passed=result.passed,
             outcomes=outcomes,
             run_error=result.load_error or "",
-            environment_error=_missing_library(problem, result),
+            environment_error=environment_error,
             explanation=_explain(result),
         )
+
+    def reference_failure(self, problem: UnitTask) -> str:
+        """Why the reference solution fails its own tests on this machine, or ""."""
+        path = self.cache_dir / f"{problem.task_id.replace('/', '_')}.reference"
+        with self._lock:
+            if problem.task_id in self._reference_failures:
+                return self._reference_failures[problem.task_id]
+        if path.exists():
+            why = path.read_text()
+        else:
+            result = self.sandbox.run_tests(job_for(problem, problem.reference_program))
+            why = "" if result.passed else _explain(result)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(why)
+            os.replace(tmp, path)  # xdist workers may race: either write is right
+        if why:
+            why = f"{problem.task_id} cannot be judged here: its reference solution fails too; " + why
+        with self._lock:
+            self._reference_failures[problem.task_id] = why
+        return why
 
 
 def _missing_library(task: UnitTask, result: SuiteResult) -> str:

@@ -3,8 +3,10 @@ OpenAI-protocol server on 127.0.0.1 that plays the coding model and the simulate
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,3 +207,28 @@ def test_tasks_come_from_a_file_and_an_unknown_one_is_named(pytester: pytest.Pyt
     )
     wrong = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tasks", "HumanEval/3,HumanEval/999")
     wrong.stdout.fnmatch_lines(["*--tasks names 1 tasks that humaneval lacks, e.g. 'HumanEval/999'*"])
+
+
+def test_a_task_whose_reference_fails_here_is_an_environment_error(pytester: pytest.Pytester) -> None:
+    """BigCodeBench/176 looks host names up: the sandbox has no network, so its reference fails too."""
+    pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--run-id", "e", "--tasks", "BigCodeBench/176,BigCodeBench/24",
+        "--feedback", "cf", "--max-turns", "0",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["EnvironmentProblem: BigCodeBench/176 cannot be judged here: its reference*"])
+    entry = summary(pytester, "e")["conversations"]["bigcodebench cf"]
+    assert (entry["tasks"], entry["errors"], entry["recall"]) == (1, 1, 100.0)
+
+
+def test_a_library_the_task_needs_but_the_sandbox_lacks_is_an_environment_error(pytester: pytest.Pytester) -> None:
+    if importlib.util.find_spec("pandas") is not None:
+        pytest.skip("pandas is installed here: the missing library must be missing")
+    pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--tasks", "BigCodeBench/240", "--feedback", "cf", "--max-turns", "0",
+        "--sandbox-python", str(Path(sys.executable)),  # this venv: no pandas
+    )  # fmt: skip
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*BigCodeBench/240 needs the module 'pandas'*--sandbox-python*"])

@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import InfrastructureError
 from .sandbox import Call, CallJob, ExecResult, Limits, Sandbox, _codec
-from .tasks import Dataset, Task
+from .tasks import Dataset, Task, UnitDataset
 
 WALL_FACTOR = 3.0
 GROUND_TRUTH_FORMAT = 3  # bump when the cached ground-truth layout changes
@@ -166,13 +166,19 @@ class GroundTruth:
         return cls(payloads, [_is_floats(o) for o in outputs], [not _has_nan(o) for o in outputs], cpu)
 
 
+# Types that hold no NaN: containers made of these alone are cleared in one pass at C speed
+# (outputs are often lists of a hundred thousand ints or strings).
+_NAN_FREE = frozenset({int, bool, str, bytes, type(None)})
+
+
 def _has_nan(value: Any) -> bool:
     if isinstance(value, (float, complex)):
         return value != value
     if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_has_nan(v) for v in value)
+        return not _NAN_FREE.issuperset(map(type, value)) and any(_has_nan(v) for v in value)
     if isinstance(value, dict):
-        return any(_has_nan(k) or _has_nan(v) for k, v in value.items())
+        plain = _NAN_FREE.issuperset(map(type, value)) and _NAN_FREE.issuperset(map(type, value.values()))
+        return not plain and any(_has_nan(k) or _has_nan(v) for k, v in value.items())
     return isinstance(value, np.ndarray | np.generic)  # compared elementwise: no byte shortcut
 
 
@@ -289,7 +295,7 @@ class DifferentialJudge:
             return {p: GroundTruth(*stored[p]) for p in self.phases}
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             pass
-        truth = {p: self._reference_run(task, p) for p in ("base", "plus")}
+        truth = self._reference_run(task)
         stored = {p: (t.payloads, t.floats, t.byte_equal_ok, t.cpu) for p, t in truth.items()}
         _write_atomically(path, _codec.dump_output(stored))
         cost = sum(sum(t.cpu) for t in truth.values())
@@ -303,31 +309,48 @@ class DifferentialJudge:
         except (OSError, ValueError):
             return 0.0
 
-    def _reference_run(self, task: Task, phase: str) -> GroundTruth:
-        n = len(task.tests[phase])
+    def _reference_run(self, task: Task) -> dict[str, GroundTruth]:
+        """Both phases in one job (one sandbox job less per task): the reference is trusted and
+        keeps no state between calls, and EvalPlus too runs all its inputs in one process."""
+        phases = ("base", "plus")
+        inputs = [args for phase in phases for args in task.tests[phase]]
+        n = len(inputs)
         job = CallJob(
             code=task.program(task.canonical_solution),
             entry_point=task.entry_point,
-            inputs=task.tests[phase],
+            inputs=inputs,
             cpu_limits=[REFERENCE_CPU_LIMIT] * n,
             wall_limits=[WALL_FACTOR * REFERENCE_CPU_LIMIT] * n,
             load_wall=30.0,
             limits=replace(self.limits, memory_bytes=REFERENCE_MEMORY),
         )
         result = self.sandbox.run(job)
-        bad = result.load_error or next((c.error or "timed out" for c in result.calls if c.status != "ok"), None)
-        if bad is not None or not result.complete:
-            why = bad or f"the process {result.how_it_ended}"
+        failed = next((c for c in result.calls if c.status != "ok"), None)
+        if failed is not None:
+            phase = "base" if failed.index < len(task.tests["base"]) else "plus"
+            why = failed.error or "timed out"
             raise InfrastructureError(f"{task.task_id}: the canonical solution fails its own {phase} tests: {why}")
-        payloads = [c.payload for c in result.calls]  # pickled by the runner, as answers are
-        outputs = [c.value for c in result.calls]
+        if result.load_error is not None or not result.complete:
+            why = result.load_error or f"the process {result.how_it_ended}"
+            raise InfrastructureError(f"{task.task_id}: the canonical solution fails its own tests: {why}")
+        truth, start = {}, 0
+        for phase in phases:
+            calls = result.calls[start : start + len(task.tests[phase])]
+            start += len(calls)
+            truth[phase] = self._ground_truth_of(task, calls)
+        return truth
+
+    @staticmethod
+    def _ground_truth_of(task: Task, calls: list[Call]) -> GroundTruth:
+        payloads = [c.payload for c in calls]  # pickled by the runner, as answers are
+        outputs = [c.value for c in calls]
         if task.oracle == "not_none":  # outputs that cannot be compared: only whether there was one
             outputs = [o is not None for o in outputs]
             payloads = [_codec.dump_output(o) for o in outputs]
-        return GroundTruth.of(payloads, outputs, [c.cpu for c in result.calls])
+        return GroundTruth.of(payloads, outputs, [c.cpu for c in calls])
 
 
-def ground_truth_dir(root: Path, dataset: Dataset, python: str) -> Path:
+def ground_truth_dir(root: Path, dataset: Dataset | UnitDataset, python: str) -> Path:
     """Where a data set's ground truth is cached: keyed by file, interpreter and format
     (the interpreter by its directory and real binary: ``python`` and ``python3`` of one
     virtual environment share a cache, two environments do not)."""

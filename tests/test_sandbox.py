@@ -16,6 +16,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 
 from pytest_convcode import datasets
+from pytest_convcode.errors import InfrastructureError
 from pytest_convcode.judge import DifferentialJudge, outputs_match
 from pytest_convcode.sandbox import CallJob, ExecResult, Limits, MiB, _codec
 from pytest_convcode.sandbox.process import ProcessSandbox
@@ -551,6 +553,15 @@ def test_judge_passes_the_right_answer_and_explains_wrong_ones(judge: Differenti
     assert lying.phases["base"].statuses == "F-"
     slow = judge.judge(TINY, "def f(x):\n    while True:\n        pass\n")
     assert not slow.passed and "exceeded its time limit (0.50 s of CPU)" in slow.explanation
+
+
+def test_ground_truth_comes_from_one_reference_job_split_into_phases(judge: DifferentialJudge) -> None:
+    truth = judge.ground_truth(TINY)
+    assert [truth["base"].output(i) for i in range(2)] == [[1, 2], [2, 3]]
+    assert [truth["plus"].output(i) for i in range(2)] == [[3, 4], [-1, 0]]
+    broken = replace(TINY, task_id="Tiny/1", canonical_solution="def f(x):\n    assert x > 0\n    return [x]\n")
+    with pytest.raises(InfrastructureError, match="Tiny/1: the canonical solution fails its own plus tests"):
+        judge.ground_truth(broken)
 
 
 def test_a_deeply_nested_result_is_a_wrong_answer_not_a_harness_error(judge: DifferentialJudge) -> None:

@@ -683,17 +683,16 @@ def supervise(job: dict[str, Any], response: int, base: str, uid_switch: bool, l
         },
     )
     os.close(response)  # the client has its answer: clean up after it, not before
-    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        os.rmdir(workdir)  # most jobs leave it empty: one syscall, where rmtree's Python costs ~3 ms here
+    except OSError:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _stopped_by_cpu_limit(job: dict[str, Any], status: int, cpu: float) -> bool:
     """As PID 1 a test runner ignores the soft limit's SIGXCPU: the hard limit's SIGKILL ends it."""
     limit_signals = (signal.SIGXCPU, signal.SIGKILL)
-    return (
-        os.WIFSIGNALED(status)
-        and os.WTERMSIG(status) in limit_signals
-        and cpu >= CPU_LIMIT_SHARE * _cpu_budget(job)
-    )
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in limit_signals and cpu >= CPU_LIMIT_SHARE * _cpu_budget(job)
 
 
 def _write_trailer(response: int, fields: dict[str, Any]) -> None:

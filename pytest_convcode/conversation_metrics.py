@@ -193,9 +193,8 @@ def summarize_conversations(records: Iterable[Mapping[str, Any]]) -> dict[str, d
         if record["outcome"] == "error":
             errors[group].add(task)
             continue
-        solved = record.get("solved_at")
-        known = firsts[group].get(task)
-        firsts[group][task] = solved if known is None else known if solved is None else min(known, solved)
+        solved = [turn for turn in (firsts[group].get(task), record.get("solved_at")) if turn is not None]
+        firsts[group][task] = min(solved, default=None)
         if "leaked" in record:
             leaks[group][0] += 1
             leaks[group][1] += bool(record["leaked"])

@@ -27,7 +27,7 @@ from . import conversation, gates, results
 from .conversation import TurnResult
 from .conversation_metrics import summarize_conversations
 from .errors import InfrastructureError, UsageError
-from .feedback.execution import Rule
+from .feedback import Setting
 from .generation import CACHE_MODES, RetryPolicy, Settings
 from .judge import Verdict
 from .metrics import summarize
@@ -37,12 +37,13 @@ from .models.vllm import ServeOptions, VllmServer, free_port
 from .registry import UnknownNameError
 from .run import SUBSETS, Case, Options, Run, TurnCase, parse_settings
 from .sandbox import Limits, MiB, backend
-from .testers import PromptKind
+from .tasks import Problem
 
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()
 TURN = pytest.StashKey[TurnResult]()
-CONVERSATIONS = pytest.StashKey[dict[tuple[str, str], list[TurnCase]]]()  # (suite, task) -> selected items
+# (suite, task id) -> the selected conversations of the task not started yet
+CONVERSATIONS = pytest.StashKey[dict[tuple[str, str], dict[Setting, Problem]]]()
 ANSWER = pytest.StashKey[Answer]()
 SERVER = pytest.StashKey[Any]()  # the `vllm serve` that --autorun started
 TIMINGS = pytest.StashKey[dict[str, float]]()
@@ -178,7 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
         conversation_options = conversation.Options(
             max_turns=config.getoption("max_turns"),
             context=config.getoption("context"),
-            partial_rule=_rule(config.getoption("partial_rule")),
+            partial_rule=config.getoption("partial_rule"),  # argparse choices: a Rule
         )
         task_ids = _task_ids(config.getoption("tasks"))
         feedback_settings = parse_settings(feedback) if feedback else None
@@ -211,7 +212,7 @@ def pytest_configure(config: pytest.Config) -> None:
         sandbox_python=config.getoption("sandbox_python") or sys.executable,
         feedback=feedback_settings,
         conversation=conversation_options,
-        prompt=_prompt(config.getoption("prompt")),
+        prompt=config.getoption("prompt"),  # argparse choices: a PromptKind
         user_model=user_model,
     )
     config.stash[RUN] = Run(options, model, None if worker_input else results.RunLog(reports_dir / run_id))
@@ -266,14 +267,6 @@ def _task_ids(value: str | None) -> frozenset[str] | None:
     if not ids:
         raise UsageError(f"--tasks {value!r} names no task")
     return ids
-
-
-def _rule(value: str) -> Rule:
-    return "original" if value == "original" else "tests"
-
-
-def _prompt(value: str) -> PromptKind:
-    return "complete" if value == "complete" else "instruct"
 
 
 def _connect(config: pytest.Config, model: Model, serve: bool = True) -> None:
@@ -374,21 +367,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     cases = [case for item in session.items if isinstance(case := _case(item), Case)]
     if cases:
         run.prefetch(cases)
-    selected: dict[tuple[str, str], list[TurnCase]] = {}
+    selected: dict[tuple[str, str], dict[Setting, Problem]] = {}
     for item in session.items:
         if isinstance(case := _case(item), TurnCase):
-            selected.setdefault((_suite(item), case.task.task_id), []).append(case)
+            selected.setdefault((_suite(item), case.task.task_id), {})[case.setting] = case.task
     session.config.stash[CONVERSATIONS] = selected
     if not hasattr(session.config, "workerinput"):  # one process runs them all: start them all
-        for (suite, _), turn_cases in selected.items():
-            _start_conversations(run, suite, turn_cases)
+        for suite, task_id in list(selected):
+            _start_conversations(run, session.config, suite, task_id)
 
 
-def _start_conversations(run: Run, suite: str, cases: list[TurnCase]) -> None:
+def _start_conversations(run: Run, config: pytest.Config, suite: str, task_id: str) -> None:
+    """Start a task's selected conversations, the first time one of its items asks."""
     conversations = run.conversations(suite)
-    for case in cases:
-        if case.setting.user == "none" or run.options.user_model is not None:
-            conversations.start(case.task, case.setting)
+    for setting, task in config.stash[CONVERSATIONS].pop((suite, task_id), {}).items():
+        if setting.user == "none" or run.options.user_model is not None:
+            conversations.start(task, setting)
 
 
 def _case(item: pytest.Item) -> Case | TurnCase | None:
@@ -499,8 +493,7 @@ def _turn(request: pytest.FixtureRequest, case: TurnCase) -> TurnResult:
     if case.setting.user != "none" and run.options.user_model is None:
         pytest.skip(f"{case.setting.id} simulates a user: give --user-model, e.g. --user-model openai:gpt-4o")
     suite = _suite(request.node)
-    selected = request.config.stash[CONVERSATIONS].get((suite, case.task.task_id), [case])
-    _start_conversations(run, suite, selected)
+    _start_conversations(run, request.config, suite, case.task.task_id)
     started = time.perf_counter()
     try:
         result = run.turn(suite, case)

@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from .testers import CallTester, PromptKind, UnitTester
 
 SUBSETS = ("stdlib",)
 T = TypeVar("T")
+D = TypeVar("D", Dataset, UnitDataset)
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,7 @@ class Run:
         return datasets.holds_unit_tasks(suite)
 
     def unit_dataset(self, suite: str) -> UnitDataset:
-        if suite not in self._unit_datasets:
-            o = self.options
-            self._unit_datasets[suite] = datasets.load_unit(suite, o.dataset_version, o.dataset_path)
-            gc.freeze()
-        return self._unit_datasets[suite]
+        return self._loaded(suite, self._unit_datasets, datasets.load_unit)
 
     def problems(self, suite: str) -> Sequence[Problem]:
         """The suite's tasks that --tasks and --subset leave, in data set order."""
@@ -193,13 +190,16 @@ class Run:
         return self.conversations(suite).result(case.task, case.setting, case.turn)
 
     def dataset(self, suite: str) -> Dataset:
-        if suite not in self._datasets:
+        return self._loaded(suite, self._datasets, datasets.load)
+
+    def _loaded(self, suite: str, loaded: dict[str, D], load: Callable[[str, str | None, Path | None], D]) -> D:
+        if suite not in loaded:
             o = self.options
-            self._datasets[suite] = datasets.load(suite, o.dataset_version, o.dataset_path)
+            loaded[suite] = load(suite, o.dataset_version, o.dataset_path)
             # A data set's test inputs are millions of objects that live for the whole run:
             # keep the garbage collector from scanning them again (~0.1 s per full pass).
             gc.freeze()
-        return self._datasets[suite]
+        return loaded[suite]
 
     def cases(self, suite: str) -> tuple[list[Case], list[str]]:
         """The items of a suite, and notes on samples that do not fit the data set."""

@@ -24,19 +24,19 @@ except ImportError:  # pragma: no cover - a pytest that moved them: plain -k sem
     KeywordMatcher = Expression = None  # type: ignore[assignment,misc]
 
 from . import conversation, gates, results
+from .comparison import load_baseline
 from .conversation import TurnResult
-from .conversation_metrics import summarize_conversations
 from .errors import InfrastructureError, UsageError
 from .feedback import Setting
 from .generation import CACHE_MODES, RetryPolicy, Settings
 from .judge import Verdict
-from .metrics import summarize
 from .models import Answer, Model, ModelSettings, project_aliases, resolve
 from .models.endpoint import EndpointModel
 from .models.vllm import ServeOptions, VllmServer, free_port
 from .registry import UnknownNameError
 from .run import SUBSETS, Case, Options, Run, TurnCase, parse_settings
 from .sandbox import Limits, MiB, backend
+from .summary import build_summary
 from .tasks import Problem
 
 RUN = pytest.StashKey[Run]()
@@ -68,7 +68,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="EXPR",
-        help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8' (repeatable)",
+        help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8', 'mrr[cf-ef_full]>=40', "
+        "'pass@1>=baseline-1.0' (repeatable)",
+    )
+    group.addoption(
+        "--compare",
+        type=Path,
+        metavar="PATH",
+        help="an earlier run's folder or its summary.json: report deltas and the problems that flipped",
+    )
+    group.addoption(
+        "--html-report", type=Path, metavar="PATH", help="write the HTML report here (default: the run's report.html)"
     )
     group.addoption("--run-id", help="name of this run's folder under --reports-dir (default: time and random)")
     group.addoption(
@@ -167,6 +177,11 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
     try:
         gate_list = [gates.parse(text) for text in config.getoption("gate")]
+        compare_path = config.getoption("compare")
+        relative = [g.text for g in gate_list if g.relative]
+        if relative and compare_path is None:
+            raise UsageError(f"gate {relative[0]!r} compares with a baseline: give --compare PATH (an earlier run)")
+        baseline = load_baseline(compare_path) if compare_path is not None and worker_input is None else None
         settings = _model_settings(config, worker_input)
         model = resolve(config.getoption("model"), settings)
         user_model = _user_model(config, settings)
@@ -214,8 +229,10 @@ def pytest_configure(config: pytest.Config) -> None:
         conversation=conversation_options,
         prompt=config.getoption("prompt"),  # argparse choices: a PromptKind
         user_model=user_model,
+        model_settings=settings,
     )
-    config.stash[RUN] = Run(options, model, None if worker_input else results.RunLog(reports_dir / run_id))
+    run_log = None if worker_input else results.RunLog(reports_dir / run_id)
+    config.stash[RUN] = Run(options, model, run_log, baseline=baseline)
     config.pluginmanager.register(_LogHook(config), "convcode-log")
     if getattr(config, "_json_report", None) is not None:  # pytest-json-report is writing a report
         config.pluginmanager.register(_JsonReportHook(config), "convcode-json-report")
@@ -610,48 +627,55 @@ class _LogHook:
 def _summarize(run: Run) -> dict[str, Any] | None:
     """The run's summary, computed once (the JSON report may ask before sessionfinish)."""
     if run.summary is None and run.log is not None and run.records:
-        single = [r for r in run.records if "setting" not in r]
-        scores = summarize(single)
-        run.summary = {
-            "run_id": run.options.run_id,
-            "model": run.model.name,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "items": {o: sum(r["outcome"] == o for r in run.records) for o in ("passed", "failed", "error")},
-            "scores": scores,
-            "conversations": summarize_conversations(r for r in run.records if "setting" in r),
-            "generation": _generation_totals(run.records),
-            "gates": [
-                {"gate": g.text, "passed": not reasons, "reasons": reasons}
-                for g in run.options.gates
-                for reasons in [g.failures(scores)]
-            ],
-        }
+        run.summary = build_summary(
+            run_id=run.options.run_id,
+            model=run.model.name,
+            model_identity=run.model.identity(),
+            options=run.options,
+            records=run.records,
+            suites={**run.suites_scored, **run.dataset_info()},
+            started=run.started,
+            workers=run.workers,
+            baseline=run.baseline,
+        )
     return run.summary
 
 
-def _generation_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tokens and request time of the answers requested in this run (cached ones apart)."""
-    fresh = [r for r in records if "usage" in r and not r.get("cached")]
-    return {
-        "prompt_tokens": sum(r["usage"].get("prompt_tokens", 0) for r in fresh),
-        "completion_tokens": sum(r["usage"].get("completion_tokens", 0) for r in fresh),
-        "request_seconds": round(sum(r.get("latency_s", 0.0) for r in fresh), 3),
-        "retries": sum(r.get("retries", 0) for r in fresh),
-        "cached_answers": sum(bool(r.get("cached")) for r in records),
-    }
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist: the controller learns which data sets a worker scored."""
+    run = node.config.stash[RUN]
+    run.workers += 1
+    run.suites_scored.update(getattr(node, "workeroutput", {}).get("convcode_suites", {}))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash[RUN]
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        worker_output["convcode_suites"] = run.dataset_info()
     summary = _summarize(run)
     if summary is None or run.log is None:
         return
     run.log.write_summary(summary)
     run.log.write_samples(run.records)
+    _write_html(session.config, run)
     if summary["items"]["error"] or not all(g["passed"] for g in summary["gates"]):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif exitstatus == pytest.ExitCode.TESTS_FAILED and not run.other_failures:
         session.exitstatus = pytest.ExitCode.OK  # wrong answers are measurements, not a failed run
+
+
+def _write_html(config: pytest.Config, run: Run) -> None:
+    """The HTML report; a failure to draw it is reported, and loses none of the run's files."""
+    assert run.log is not None
+    out = config.getoption("html_report") or run.log.directory / "report.html"
+    try:
+        from .report import write_html
+
+        run.report = write_html(run.log.directory, Path(out))
+    except Exception as exc:  # the results are written already: say so, do not lose them
+        run.report_problem = f"{type(exc).__name__}: {exc}"
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -671,6 +695,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"{items['error']} errors (harness, not counted in scores)"
     )
     tr.write_line(f"results: {run.log.results_path}")
+    if run.report is not None:
+        tr.write_line(f"report: {run.report}")
+    if run.report_problem:
+        tr.write_line(f"report: not written: {run.report_problem}", red=True)
+    if "comparison" in summary:
+        _write_comparison(tr, summary["comparison"])
     for gate in summary["gates"]:
         if gate["passed"]:
             tr.write_line(f"gate {gate['gate']}: passed", green=True)
@@ -702,6 +732,20 @@ def _write_conversations(tr: Any, conversations: dict[str, dict[str, Any]]) -> N
         curve = " ".join(f"{value:.1f}" for value in entry.get("curve", []))
         leaks = f"{entry['leaks']}/{entry['user_feedback']}" if entry["user_feedback"] else "-"
         tr.write_line(f"{group:<{width}}{entry['tasks']:>6}{mrr}{entry['errors']:>8}{leaks:>7}  {curve}")
+
+
+def _write_comparison(tr: Any, comparison: dict[str, Any], shown: int = 20) -> None:
+    """Deltas of the metrics both runs measured, and the problems that flipped (the first few)."""
+    base = comparison["baseline"]
+    tr.write_line(f"compared with run {base['run_id']} ({base['model']}):")
+    for name, m in comparison["metrics"].items():
+        if m["delta"] is not None:
+            tr.write_line(f"  {name:<40}{m['value']:>7.1f}{m['delta']:>+8.1f}  (was {m['baseline']:.1f})")
+    for label, key, colour in (("now passing", "now_passing", "green"), ("now failing", "now_failing", "red")):
+        problems = comparison[key]
+        more = f", and {len(problems) - shown} more (summary.json)" if len(problems) > shown else ""
+        listed = ", ".join(problems[:shown]) or "none"
+        tr.write_line(f"  {label} ({len(problems)}): {listed}{more}", **({colour: True} if problems else {}))
 
 
 class _JsonReportHook:

@@ -10,12 +10,14 @@ import gc
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import conversation, datasets
+from .comparison import Baseline
 from .conversation import ConversationLog, Conversations, TurnResult
 from .datasets.bigcodebench import PRELOAD as BIGCODEBENCH_PRELOAD
 from .datasets.bigcodebench import stdlib_only
@@ -24,7 +26,7 @@ from .feedback import Setting
 from .gates import Gate
 from .generation import GenerationCache, Generator, Settings
 from .judge import DifferentialJudge, ground_truth_dir
-from .models import Answer, Model, Request
+from .models import Answer, Model, ModelSettings, Request
 from .results import RunLog
 from .sandbox import Limits, Sandbox, backend
 from .tasks import Dataset, Problem, Task, UnitDataset
@@ -85,6 +87,7 @@ class Options:
     conversation: conversation.Options = field(default_factory=conversation.Options)
     prompt: PromptKind = "instruct"
     user_model: Model | None = None
+    model_settings: ModelSettings = field(default_factory=ModelSettings)
 
 
 @dataclass
@@ -95,6 +98,12 @@ class Run:
     records: list[dict[str, Any]] = field(default_factory=list)
     other_failures: int = 0  # failed tests that are not benchmark items
     summary: dict[str, Any] | None = None  # set at the end of the run, on the controller
+    baseline: Baseline | None = None  # --compare, on the controller
+    started: float = field(default_factory=time.time)
+    suites_scored: dict[str, dict[str, str]] = field(default_factory=dict)  # the workers' dataset_info()
+    workers: int = 0  # xdist workers that finished
+    report: Path | None = None  # the HTML report, once written
+    report_problem: str = ""  # why the HTML report could not be written
     _sandbox: Sandbox | None = None
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _judges: dict[str, DifferentialJudge] = field(default_factory=dict)
@@ -200,6 +209,13 @@ class Run:
             # keep the garbage collector from scanning them again (~0.1 s per full pass).
             gc.freeze()
         return loaded[suite]
+
+    def dataset_info(self) -> dict[str, dict[str, str]]:
+        """The data sets this process loaded, by suite: what summary.json says was scored."""
+        loaded: list[Dataset | UnitDataset] = [*self._datasets.values(), *self._unit_datasets.values()]
+        return {
+            d.suite: {"dataset": d.name, "version": d.version, "source": d.source, "sha256": d.digest} for d in loaded
+        }
 
     def cases(self, suite: str) -> tuple[list[Case], list[str]]:
         """The items of a suite, and notes on samples that do not fit the data set."""

@@ -77,7 +77,7 @@ def test_gates_decide_the_exit_status_with_one_reason_each(suite: pytest.Pyteste
     failing, _ = run(suite, "--model", f"replay:{path}", "--gate", "pass@1>=0.8", "--gate", "humaneval:pass@1>0.1")
     assert failing.ret == 1
     failing.stdout.fnmatch_lines(
-        ["gate pass@1>=0.8: FAILED: humaneval+: pass@1 = 0.5000, needs >= 0.8", "gate humaneval:pass@1>0.1: passed"]
+        ["gate pass@1>=0.8: FAILED: humaneval+:pass@1 = 50.0%, needs >= 80.0%", "gate humaneval:pass@1>0.1: passed"]
     )
     passing, _ = run(suite, "--model", f"replay:{path}", "--gate", "pass@1>=0.5", run_id="t2")
     assert passing.ret == 0

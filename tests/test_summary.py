@@ -1,0 +1,96 @@
+"""summary.json end to end: its metadata, its schema, --compare and gates against a baseline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from pytest_convcode import datasets
+from pytest_convcode.summary import SCHEMA_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+HUMANEVAL = datasets.load("humaneval")
+TASKS = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7"]
+
+
+def sample(task_id: str, right: bool) -> dict[str, str]:
+    task = HUMANEVAL.tasks[task_id]
+    if right:
+        return {"task_id": task_id, "completion": task.canonical_solution}
+    return {"task_id": task_id, "solution": f"def {task.entry_point}(*args):\n    return 'wrong'\n"}
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
+    return pytester
+
+
+def run(pytester: pytest.Pytester, run_id: str, wrong: set[str], *args: str) -> pytest.RunResult:
+    samples = pytester.path / f"{run_id}.jsonl"
+    samples.write_text("".join(json.dumps(sample(t, t not in wrong)) + "\n" for t in TASKS))
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--run-id", run_id, "--model", f"replay:{samples}", "--tasks", ",".join(TASKS), *args
+    )
+
+
+def summary(pytester: pytest.Pytester, run_id: str) -> dict[str, Any]:
+    return json.loads((pytester.path / "reports" / run_id / "summary.json").read_text())
+
+
+def test_the_schema_is_a_valid_json_schema_that_rejects_a_broken_summary() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    with pytest.raises(jsonschema.ValidationError, match="'run_id' is a required property"):
+        jsonschema.validate({"schema_version": 1}, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_the_summary_says_what_was_measured_and_with_what(suite: pytest.Pytester) -> None:
+    result = run(suite, "a", set(), "-n", "2")
+    assert result.ret == 0
+    data = summary(suite, "a")
+    humaneval = data["suites"]["humaneval"]
+    assert humaneval["dataset"] == "HumanEval+" and humaneval["version"] == "0.1.10"
+    assert humaneval["sha256"] == hashlib.sha256(Path(humaneval["source"]).read_bytes()).hexdigest()
+    assert data["settings"]["workers"] == 2 and data["settings"]["tasks"] == sorted(TASKS)
+    assert data["versions"]["pytest-convcode"] and data["duration_s"] > 0
+    assert data["scores"]["humaneval+"]["pass@1"] == 1.0
+
+
+def test_compare_lists_exactly_the_problems_that_flipped(suite: pytest.Pytester) -> None:
+    run(suite, "before", {"HumanEval/2", "HumanEval/4"})
+    result = run(suite, "after", {"HumanEval/4", "HumanEval/7"}, "--compare", "reports/before")
+    assert result.ret == 0
+    comparison = summary(suite, "after")["comparison"]
+    assert comparison["now_passing"] == ["humaneval/HumanEval/2"]
+    assert comparison["now_failing"] == ["humaneval/HumanEval/7"]
+    assert comparison["metrics"]["humaneval+:pass@1"] == {"value": 50.0, "baseline": 50.0, "delta": 0.0}
+    result.stdout.fnmatch_lines(["*now passing (1): humaneval/HumanEval/2", "*now failing (1): humaneval/HumanEval/7"])
+
+
+def test_a_gate_against_the_baseline_fails_the_run_when_the_score_drops(suite: pytest.Pytester) -> None:
+    run(suite, "before", set())
+    gate = "pass@1 >= baseline - 10"
+    result = run(suite, "after", {"HumanEval/7"}, "--compare", "reports/before/summary.json", "--gate", gate)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [f"gate {gate}: FAILED: humaneval+:pass@1 = 75.0%, needs >= 90.0% (baseline 100.0% -10.0)"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gate", "pass@1>=baseline"], "*gate 'pass@1>=baseline' compares with a baseline: give --compare PATH*"),
+        (["--compare", "nowhere"], "*--compare nowhere: no summary.json there*"),
+    ],
+)
+def test_comparing_without_a_baseline_is_a_usage_error(suite: pytest.Pytester, args: list[str], message: str) -> None:
+    result = run(suite, "x", set(), *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])

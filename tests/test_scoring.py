@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_convcode import datasets, gates
+from pytest_convcode import datasets
 from pytest_convcode.datasets import DatasetError
-from pytest_convcode.errors import UsageError
 from pytest_convcode.judge import outputs_match
 from pytest_convcode.metrics import pass_at_k, summarize
 from pytest_convcode.sandbox._codec import Opaque
@@ -41,19 +40,6 @@ def test_summary_reports_k_only_where_every_task_has_enough_samples_and_errors_a
     assert summary["humaneval+"]["pass@1"] == 0.5  # B fails its plus tests
     assert summary["humaneval+"]["errors"] == 1 and summary["humaneval+"]["samples"] == 20
     assert "pass@100" not in summary["humaneval"]
-
-
-def test_gate_expressions_parse_and_bad_ones_explain_the_syntax() -> None:
-    gate = gates.parse("humaneval:pass@1 >= 0.7")
-    assert (gate.group, gate.metric, gate.op, gate.value) == ("humaneval", "pass@1", ">=", 0.7)
-    assert gate.failures({"humaneval": {"pass@1": 0.69}}) == ["humaneval: pass@1 = 0.6900, needs >= 0.7"]
-    with pytest.raises(UsageError, match="write METRIC OP VALUE"):
-        gates.parse("pass@1 is great")
-
-
-def test_an_unprefixed_gate_checks_the_strictest_score_of_each_suite() -> None:
-    summary = {"humaneval": {"pass@1": 0.9}, "humaneval+": {"pass@1": 0.6}, "mbpp": {"pass@1": 0.8}}
-    assert gates.parse("pass@1>=0.7").failures(summary) == ["humaneval+: pass@1 = 0.6000, needs >= 0.7"]
 
 
 def task(oracle: str = "exact", atol: float = 0.0) -> Task:

@@ -1,8 +1,9 @@
 """``--compare PATH``: this run against an earlier one, metric by metric and problem by problem.
 
 A problem is a single-turn task (``humaneval/HumanEval/12``: solved when any of its samples passed
-every phase) or a conversation (``bigcodebench/BigCodeBench/13 cf-ef_full``: solved when some turn
-passed). Problems that errored in either run, or ran in only one, cannot flip.
+every phase), a conversation (``bigcodebench/BigCodeBench/13 cf-ef_full``: solved when some turn
+passed) or a prediction task in one mode (``cruxeval/sample_3 output``). Problems that errored in
+either run, or ran in only one, cannot flip.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def load_baseline(path: Path) -> Baseline:
 
 
 def problem_key(record: Mapping[str, Any]) -> str:
+    """``suite/task_id``, with the feedback setting of a conversation or the mode of a prediction."""
     key = f"{record['suite']}/{record['task_id']}"
-    return f"{key} {record['setting']}" if "setting" in record else key
+    qualifier = record.get("setting") or record.get("mode")
+    return f"{key} {qualifier}" if qualifier else key
 
 
 def problem_status(records: Iterable[Mapping[str, Any]]) -> dict[str, bool | None]:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-KS = (1, 10, 100)
+KS = (1, 5, 10, 100)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -22,10 +22,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def score_groups(record: Mapping[str, Any]) -> dict[str, bool]:
     """The score groups a record counts in, with whether it passed there.
 
-    ``humaneval`` counts the base tests only; ``humaneval+`` needs every phase.
+    ``humaneval`` counts the base tests only; ``humaneval+`` needs every phase. A code
+    reasoning prediction counts in its suite and mode: ``cruxeval-output``.
     """
-    phases = record.get("phases") or {}
     suite = record["suite"]
+    if "mode" in record:
+        return {f"{suite}-{record['mode']}": record["outcome"] == "passed"}
+    phases = record.get("phases") or {}
     groups = {suite: bool(phases.get("base", {}).get("passed"))}
     if "plus" in phases:
         groups[f"{suite}+"] = all(p.get("passed") for p in phases.values())
@@ -38,7 +41,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
     errors: dict[str, int] = defaultdict(int)
     for record in records:
         if record["outcome"] == "error":
-            errors[record["suite"]] += 1
+            errors[next(iter(score_groups(record)))] += 1  # the base group: "humaneval", "cruxeval-input"
             continue
         for group, passed in score_groups(record).items():
             tally = counts[group][record["task_id"]]

@@ -33,8 +33,10 @@ from .judge import Verdict
 from .models import Answer, Model, ModelSettings, project_aliases, resolve
 from .models.endpoint import EndpointModel
 from .models.vllm import ServeOptions, VllmServer, free_port
+from .reasoning import STYLES as REASONING_STYLES
+from .reasoning import ReasoningVerdict, extract
 from .registry import UnknownNameError
-from .run import SUBSETS, Case, Options, Run, TurnCase, parse_settings
+from .run import SUBSETS, Case, Options, ReasoningCase, Run, TurnCase, parse_settings
 from .sandbox import Limits, MiB, backend
 from .summary import build_summary
 from .tasks import Problem
@@ -47,6 +49,7 @@ CONVERSATIONS = pytest.StashKey[dict[tuple[str, str], dict[Setting, Problem]]]()
 ANSWER = pytest.StashKey[Answer]()
 SERVER = pytest.StashKey[Any]()  # the `vllm serve` that --autorun started
 TIMINGS = pytest.StashKey[dict[str, float]]()
+PREDICTION = pytest.StashKey[ReasoningVerdict]()
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -78,7 +81,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="an earlier run's folder or its summary.json: report deltas and the problems that flipped",
     )
     group.addoption(
-        "--html-report", type=Path, metavar="PATH", help="write the HTML report here (default: the run's report.html)"
+        "--html-report",
+        metavar="PATH",
+        help="write the HTML report here (default: the run's report.html); 'none': no report",
     )
     group.addoption("--run-id", help="name of this run's folder under --reports-dir (default: time and random)")
     group.addoption(
@@ -159,9 +164,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     conv.addoption("--user-model", help="the simulated user's model, any --model backend, e.g. openai:gpt-4o")
     conv.addoption(
         "--prompt",
-        choices=("instruct", "complete"),
-        default="instruct",
-        help="BigCodeBench prompt: the natural-language task (instruct) or the code to complete",
+        choices=("instruct", "complete", *REASONING_STYLES),
+        help="BigCodeBench: the natural-language task (instruct, the default) or the code to complete; "
+        "code reasoning: direct (the default), cot (chain of thought) or rag (with the API documentation)",
+    )
+    group.addoption(
+        "--rag-path",
+        type=Path,
+        help="CodeGlance: the API documentation file for --prompt rag (default: <Set>_RAG_result_total.json "
+        "beside the data file)",
     )
     group.addoption(
         "--memory-limit",
@@ -227,7 +238,8 @@ def pytest_configure(config: pytest.Config) -> None:
         sandbox_python=config.getoption("sandbox_python") or sys.executable,
         feedback=feedback_settings,
         conversation=conversation_options,
-        prompt=config.getoption("prompt"),  # argparse choices: a PromptKind
+        prompt=config.getoption("prompt"),
+        rag_path=config.getoption("rag_path"),
         user_model=user_model,
         model_settings=settings,
     )
@@ -358,13 +370,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if suite is None:
         raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set SUITE = '<data set>'")
     run = metafunc.config.stash[RUN]
-    cases: list[Case] | list[TurnCase]
+    cases: list[Case] | list[TurnCase] | list[ReasoningCase]
+    notes: list[str] = []
     try:
         settings = run.feedback_settings(getattr(metafunc.module, "FEEDBACK", None))
-        if settings is None:
+        if run.is_reasoning_suite(suite):
+            if settings is not None:
+                raise UsageError(f"{suite} predicts what code does, in one turn: --feedback is for code generation")
+            cases, notes = run.reasoning_cases(suite)
+        elif settings is None:
             cases, notes = run.cases(suite)
         else:
-            cases, notes = run.turn_cases(suite, settings), []
+            cases = run.turn_cases(suite, settings)
     except UsageError as exc:
         problem = str(exc)
     else:
@@ -381,7 +398,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
     run = session.config.stash[RUN]
-    cases = [case for item in session.items if isinstance(case := _case(item), Case)]
+    cases = [case for item in session.items if isinstance(case := _case(item), Case | ReasoningCase)]
     if cases:
         run.prefetch(cases)
     selected: dict[tuple[str, str], dict[Setting, Problem]] = {}
@@ -402,7 +419,7 @@ def _start_conversations(run: Run, config: pytest.Config, suite: str, task_id: s
             conversations.start(task, setting)
 
 
-def _case(item: pytest.Item) -> Case | TurnCase | None:
+def _case(item: pytest.Item) -> Case | TurnCase | ReasoningCase | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("convcode_case") if callspec is not None else None
 
@@ -478,10 +495,14 @@ class _TaskIdMatcher:
 
 
 @pytest.fixture
-def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case | TurnCase) -> Verdict | TurnResult:
+def convcode_verdict(
+    request: pytest.FixtureRequest, convcode_case: Case | TurnCase | ReasoningCase
+) -> Verdict | TurnResult | ReasoningVerdict:
     """Generate the case's answer and judge it; harness trouble raises here (an E)."""
     if isinstance(convcode_case, TurnCase):
         return _turn(request, convcode_case)
+    if isinstance(convcode_case, ReasoningCase):
+        return _predict(request, convcode_case)
     run = request.config.stash[RUN]
     sandbox_was_new = not run.sandbox_started
     started = time.perf_counter()
@@ -501,6 +522,25 @@ def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case | TurnC
         "generate_s": round(generated - started, 4),
         "judge_s": round(time.perf_counter() - generated, 4),
     }
+    return verdict
+
+
+def _predict(request: pytest.FixtureRequest, case: ReasoningCase) -> ReasoningVerdict:
+    """A code reasoning item: the model's prediction, run against the data set's answer in the
+    sandbox. Code of the task that cannot run here (a missing library) is an error (E)."""
+    run = request.config.stash[RUN]
+    started = time.perf_counter()
+    answer = run.answer(case)
+    generated = time.perf_counter()
+    verdict = run.reasoning_judge.judge(case.task, extract(answer.text, case.task))
+    request.node.stash[ANSWER] = answer
+    request.node.stash[PREDICTION] = verdict
+    request.node.stash[TIMINGS] = {
+        "generate_s": round(generated - started, 4),
+        "judge_s": round(time.perf_counter() - generated, 4),
+    }
+    if verdict.environment:
+        pytest.fail(f"the task's code cannot run here: {verdict.explanation}", pytrace=False)
     return verdict
 
 
@@ -525,7 +565,7 @@ def _turn(request: pytest.FixtureRequest, case: TurnCase) -> TurnResult:
     return result
 
 
-def expect_pass(verdict: Verdict | TurnResult) -> None:
+def expect_pass(verdict: Verdict | TurnResult | ReasoningVerdict) -> None:
     """Fail the item with the verdict's explanation (no traceback of the harness)."""
     if not verdict.passed:
         pytest.fail(verdict.explanation, pytrace=False)
@@ -536,15 +576,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     case = _case(item)
     if case is not None and (report.when == "call" or (report.when == "setup" and report.failed)):
-        record = _turn_record(item, case, report) if isinstance(case, TurnCase) else _record(item, case, report)
+        if isinstance(case, TurnCase):
+            record = _turn_record(item, case, report)
+        elif isinstance(case, ReasoningCase):
+            record = _reasoning_record(item, case, report)
+        else:
+            record = _record(item, case, report)
         report.user_properties.append(("convcode", record))
     return report
 
 
-def _common_record(item: pytest.Item, case: Case | TurnCase, report: pytest.TestReport) -> dict[str, Any]:
+def _common_record(
+    item: pytest.Item, case: Case | TurnCase | ReasoningCase, report: pytest.TestReport
+) -> dict[str, Any]:
     run = item.config.stash[RUN]
     suite = _suite(item)
-    dataset = run.unit_dataset(suite) if run.is_unit_suite(suite) else run.dataset(suite)
+    dataset = run.scored_dataset(suite)
     record: dict[str, Any] = {
         "run_id": run.options.run_id,
         "suite": suite,
@@ -577,6 +624,26 @@ def _turn_record(item: pytest.Item, case: TurnCase, report: pytest.TestReport) -
         user = turn.feedback.user if turn.feedback is not None else None
         if user is not None:
             record["leaked"] = user.leaked
+    return record
+
+
+def _reasoning_record(item: pytest.Item, case: ReasoningCase, report: pytest.TestReport) -> dict[str, Any]:
+    """A prediction's record, with the task's code features (scores are broken down by them)."""
+    run = item.config.stash[RUN]
+    record = _common_record(item, case, report)
+    question = case.task
+    record.update(mode=question.mode, prompt=question.style, sample=case.sample, features=dict(question.task.features))
+    answer = item.stash.get(ANSWER, None)
+    if answer is not None and run.model.cacheable:
+        record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
+        record["reply"] = answer.text
+    verdict = item.stash.get(PREDICTION, None)
+    if verdict is None or verdict.environment:
+        record["error"] = report.longreprtext[-4000:]
+        return record
+    record["prediction"] = verdict.prediction
+    if not verdict.passed:
+        record["failure"] = verdict.explanation
     return record
 
 
@@ -670,6 +737,8 @@ def _write_html(config: pytest.Config, run: Run) -> None:
     """The HTML report; a failure to draw it is reported, and loses none of the run's files."""
     assert run.log is not None
     out = config.getoption("html_report") or run.log.directory / "report.html"
+    if out == "none":
+        return
     try:
         from .report import write_html
 
@@ -689,6 +758,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         _write_scores(tr, summary["scores"])
     if summary["conversations"]:
         _write_conversations(tr, summary["conversations"])
+    if summary["features"]:
+        _write_features(tr, summary["features"])
     items = summary["items"]
     tr.write_line(
         f"items: {items['passed']} passed, {items['failed']} failed (wrong answers), "
@@ -712,12 +783,13 @@ def _write_scores(tr: Any, scores: dict[str, dict[str, Any]]) -> None:
     ks = sorted(
         {key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:])
     )
-    header = f"{'score':<14}{'tasks':>7}{'samples':>9}{'passed':>8}{'errors':>8}" + "".join(f"{k:>9}" for k in ks)
+    width = max(14, *(len(group) + 2 for group in scores))
+    header = f"{'score':<{width}}{'tasks':>7}{'samples':>9}{'passed':>8}{'errors':>8}" + "".join(f"{k:>9}" for k in ks)
     tr.write_line(header)
     for group, entry in scores.items():
         cells = "".join(f"{100 * entry[k]:>9.1f}" if k in entry else f"{'-':>9}" for k in ks)
         tr.write_line(
-            f"{group:<14}{entry['tasks']:>7}{entry['samples']:>9}{entry['passed']:>8}{entry['errors']:>8}{cells}"
+            f"{group:<{width}}{entry['tasks']:>7}{entry['samples']:>9}{entry['passed']:>8}{entry['errors']:>8}{cells}"
         )
 
 
@@ -732,6 +804,16 @@ def _write_conversations(tr: Any, conversations: dict[str, dict[str, Any]]) -> N
         curve = " ".join(f"{value:.1f}" for value in entry.get("curve", []))
         leaks = f"{entry['leaks']}/{entry['user_feedback']}" if entry["user_feedback"] else "-"
         tr.write_line(f"{group:<{width}}{entry['tasks']:>6}{mrr}{entry['errors']:>8}{leaks:>7}  {curve}")
+
+
+def _write_features(tr: Any, features: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
+    """pass@1 by code feature: one line per feature, ``bucket: pass@1 (tasks)`` for each bucket."""
+    for group, by_feature in features.items():
+        tr.write_line(f"{group} pass@1 by code feature, bucket: pass@1 (tasks)")
+        for feature, buckets in by_feature.items():
+            scored = [b for b in buckets if "pass@1" in b]
+            cells = " | ".join(f"{b['bucket']}: {100 * b['pass@1']:.1f} ({b['tasks']})" for b in scored)
+            tr.write_line(f"  {feature:<26}{cells}")
 
 
 def _write_comparison(tr: Any, comparison: dict[str, Any], shown: int = 20) -> None:

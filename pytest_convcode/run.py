@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from . import conversation, datasets
 from .comparison import Baseline
@@ -26,15 +26,17 @@ from .feedback import Setting
 from .gates import Gate
 from .generation import GenerationCache, Generator, Settings
 from .judge import DifferentialJudge, ground_truth_dir
-from .models import Answer, Model, ModelSettings, Request
+from .models import Answer, Message, Model, ModelSettings, Request
+from .reasoning import STYLES as REASONING_STYLES
+from .reasoning import PromptStyle, Question, ReasoningDataset, ReasoningJudge
 from .results import RunLog
 from .sandbox import Limits, Sandbox, backend
 from .tasks import Dataset, Problem, Task, UnitDataset
-from .testers import CallTester, PromptKind, UnitTester
+from .testers import CallTester, UnitTester
 
 SUBSETS = ("stdlib",)
 T = TypeVar("T")
-D = TypeVar("D", Dataset, UnitDataset)
+D = TypeVar("D", Dataset, UnitDataset, ReasoningDataset)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,41 @@ class Case:
     samples: int  # how many the model gives for this task
 
     @property
+    def base_id(self) -> str:
+        """The id its samples share."""
+        return self.task.task_id
+
+    @property
     def id(self) -> str:
-        return self.task.task_id if self.samples == 1 else f"{self.task.task_id}-s{self.sample}"
+        return self.base_id if self.samples == 1 else f"{self.base_id}-s{self.sample}"
+
+    @property
+    def request(self) -> Request:
+        """What is asked of the model: all samples of the task at once."""
+        return Request(self.task, n=self.samples)
+
+
+@dataclass(frozen=True)
+class ReasoningCase:
+    """One item of a code reasoning suite: a question (task and mode) and a sample index.
+    Its id names the mode, so that ``-k output`` selects output prediction."""
+
+    task: Question
+    sample: int
+    samples: int
+
+    @property
+    def base_id(self) -> str:
+        return f"{self.task.task_id}-{self.task.mode}"
+
+    @property
+    def id(self) -> str:
+        return self.base_id if self.samples == 1 else f"{self.base_id}-s{self.sample}"
+
+    @property
+    def request(self) -> Request:
+        """The prompt goes out as written (no alias instruction around it); replies come back whole."""
+        return Request(self.task, (Message("user", self.task.prompt),), n=self.samples, verbatim=True)
 
 
 @dataclass(frozen=True)
@@ -85,7 +120,8 @@ class Options:
     sandbox_python: str = sys.executable
     feedback: tuple[Setting, ...] | None = None  # --feedback: conversations on any suite
     conversation: conversation.Options = field(default_factory=conversation.Options)
-    prompt: PromptKind = "instruct"
+    prompt: str | None = None  # --prompt: BigCodeBench's instruct / complete, code reasoning's direct / cot / rag
+    rag_path: Path | None = None  # --rag-path: CodeGlance's API documentation file
     user_model: Model | None = None
     model_settings: ModelSettings = field(default_factory=ModelSettings)
 
@@ -107,7 +143,9 @@ class Run:
     _sandbox: Sandbox | None = None
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _judges: dict[str, DifferentialJudge] = field(default_factory=dict)
-    _answers: dict[str, list[Answer]] = field(default_factory=dict)
+    _answers: dict[str, list[Answer]] = field(default_factory=dict)  # by the case's base_id
+    _reasoning_datasets: dict[str, ReasoningDataset] = field(default_factory=dict)
+    _reasoning_judge: ReasoningJudge | None = None
     _generator: Generator | None = None
     _user_generator: Generator | None = None
     _unit_datasets: dict[str, UnitDataset] = field(default_factory=dict)
@@ -135,6 +173,43 @@ class Run:
 
     def is_unit_suite(self, suite: str) -> bool:
         return datasets.holds_unit_tasks(suite)
+
+    def is_reasoning_suite(self, suite: str) -> bool:
+        return datasets.holds_reasoning_tasks(suite)
+
+    def reasoning_dataset(self, suite: str) -> ReasoningDataset:
+        def load(suite: str, version: str | None, path: Path | None) -> ReasoningDataset:
+            return datasets.load_reasoning(suite, path, self.options.rag_path)
+
+        return self._loaded(suite, self._reasoning_datasets, load)
+
+    def reasoning_cases(self, suite: str) -> tuple[list[ReasoningCase], list[str]]:
+        """Every selected task in each mode its data set allows, each sample an item; and a
+        note for each record of the data file that was left out."""
+        style = cast(PromptStyle, self.options.prompt or "direct")
+        if style not in REASONING_STYLES:
+            known = ", ".join(REASONING_STYLES)
+            raise UsageError(f"--prompt {style} is not a code reasoning prompt; use one of {known}")
+        dataset = self.reasoning_dataset(suite)
+        cases: list[ReasoningCase] = []
+        for task in self._selected(suite, dataset.tasks):
+            for mode in dataset.modes:
+                question = Question(task, mode, style)
+                n = self.model.samples(question)
+                cases.extend(ReasoningCase(question, i, n) for i in range(n))
+        return cases, [f"left out: {why}" for why in dataset.skipped]
+
+    @property
+    def reasoning_judge(self) -> ReasoningJudge:
+        if self._reasoning_judge is None:
+            self._reasoning_judge = ReasoningJudge(self.sandbox)
+        return self._reasoning_judge
+
+    def scored_dataset(self, suite: str) -> Dataset | UnitDataset | ReasoningDataset:
+        """The data set a suite scores, whichever kind it is."""
+        if self.is_reasoning_suite(suite):
+            return self.reasoning_dataset(suite)
+        return self.unit_dataset(suite) if self.is_unit_suite(suite) else self.dataset(suite)
 
     def unit_dataset(self, suite: str) -> UnitDataset:
         return self._loaded(suite, self._unit_datasets, datasets.load_unit)
@@ -178,7 +253,7 @@ class Run:
             tester: conversation.Tester[Any]
             if self.is_unit_suite(suite):
                 truth = ground_truth_dir(o.cache_dir, self.unit_dataset(suite), o.sandbox_python)
-                tester = UnitTester(self.unit_sandbox, truth, o.prompt)
+                tester = UnitTester(self.unit_sandbox, truth, o.prompt or "instruct")  # type: ignore[arg-type]
             else:
                 tester = CallTester(self.judge(suite))
             worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -212,7 +287,11 @@ class Run:
 
     def dataset_info(self) -> dict[str, dict[str, str]]:
         """The data sets this process loaded, by suite: what summary.json says was scored."""
-        loaded: list[Dataset | UnitDataset] = [*self._datasets.values(), *self._unit_datasets.values()]
+        loaded: list[Dataset | UnitDataset | ReasoningDataset] = [
+            *self._datasets.values(),
+            *self._unit_datasets.values(),
+            *self._reasoning_datasets.values(),
+        ]
         return {
             d.suite: {"dataset": d.name, "version": d.version, "source": d.source, "sha256": d.digest} for d in loaded
         }
@@ -277,18 +356,17 @@ class Run:
             return Path(tempfile.gettempdir(), f"pytest-convcode-{self.options.run_id}.sqlite")
         return self.options.generation_cache
 
-    def prefetch(self, cases: list[Case]) -> None:
+    def prefetch(self, cases: Sequence[Case | ReasoningCase]) -> None:
         """Start generating for these cases, in order: items then find their answers ready."""
         if self.model.cacheable:  # only models that take time to answer are worth it
-            tasks = {c.task.task_id: Request(c.task, n=c.samples) for c in cases}
-            self.generator.prefetch(list(tasks.values()))
+            requests = {c.base_id: c.request for c in cases}
+            self.generator.prefetch(list(requests.values()))
 
-    def answer(self, case: Case) -> Answer:
+    def answer(self, case: Case | ReasoningCase) -> Answer:
         """The sample of a case; all samples of a task are requested together."""
-        key = case.task.task_id
-        if key not in self._answers:
-            self._answers[key] = self.generator.answers(Request(case.task, n=case.samples))
-        return self._answers[key][case.sample]
+        if case.base_id not in self._answers:
+            self._answers[case.base_id] = self.generator.answers(case.request)
+        return self._answers[case.base_id][case.sample]
 
     def close(self) -> None:
         for conversations in self._conversations.values():

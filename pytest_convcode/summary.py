@@ -19,6 +19,7 @@ from .comparison import Baseline, compare
 from .conversation_metrics import summarize_conversations
 from .gates import Gate
 from .metrics import summarize
+from .reasoning import feature_scores
 from .run import Options
 
 SCHEMA_VERSION = 1
@@ -53,6 +54,7 @@ def build_summary(
         "items": {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "error")},
         "scores": summarize(r for r in records if "setting" not in r),
         "conversations": summarize_conversations(r for r in records if "setting" in r),
+        "features": {g: f for g, f in feature_scores(r for r in records if r.get("features")).items() if f},
         "generation": generation_totals(records),
     }
     if baseline is not None:
@@ -88,6 +90,7 @@ def settings(options: Options, workers: int) -> dict[str, Any]:
         "context": conversation.context,
         "partial_rule": conversation.partial_rule,
         "prompt": options.prompt,
+        "rag_path": str(options.rag_path) if options.rag_path else None,
         "user_model": options.user_model.name if options.user_model is not None else None,
         "sandbox": options.sandbox,
         "sandbox_python": options.sandbox_python,

@@ -6,11 +6,14 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import UsageError
 from ..registry import Registry
 from ..tasks import Dataset, UnitDataset
+
+if TYPE_CHECKING:
+    from ..reasoning import ReasoningDataset
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -19,6 +22,9 @@ DATA_DIR = Path(__file__).with_name("data")
 DatasetLoader = Callable[[str | None, Path | None], Dataset | UnitDataset]
 DATASETS: Registry[DatasetLoader] = Registry("data set")
 UNIT_SUITES: set[str] = set()  # the registered data sets whose tests are unittest modules
+# loader(data file or None for the bundled one, API documentation file or None) -> code reasoning questions
+ReasoningLoader = Callable[[Path | None, Path | None], "ReasoningDataset"]
+REASONING: Registry[ReasoningLoader] = Registry("code reasoning data set")
 
 
 class DatasetError(UsageError):
@@ -106,10 +112,21 @@ def holds_unit_tasks(suite: str) -> bool:
     return suite in UNIT_SUITES
 
 
+def holds_reasoning_tasks(suite: str) -> bool:
+    """Whether a suite asks to predict what code does (CRUXEval, CodeGlance) rather than to write it."""
+    _register()
+    return suite in REASONING
+
+
+def load_reasoning(suite: str, path: Path | None = None, rag_path: Path | None = None) -> ReasoningDataset:
+    _register()
+    return REASONING.get(suite)(path, rag_path)
+
+
 def _load(suite: str, version: str | None, path: Path | None) -> Dataset | UnitDataset:
     _register()
     return DATASETS.get(suite)(version, path)
 
 
 def _register() -> None:
-    from . import bigcodebench, evalplus  # noqa: F401  (register their loaders)
+    from . import bigcodebench, evalplus, reasoning_sets  # noqa: F401  (register their loaders)

@@ -1,8 +1,9 @@
-"""``replay:PATH`` answers from a samples file in EvalPlus's format.
+"""``replay:PATH`` answers from a samples file.
 
-Each line holds ``task_id`` and either ``solution`` (a whole program) or
-``completion`` (appended to the task's prompt); several lines for one task are
-several samples, in file order.
+A ``.jsonl`` file is in EvalPlus's format: each line holds ``task_id`` and either
+``solution`` (a whole program) or ``completion`` (appended to the task's prompt);
+several lines for one task are several samples, in file order. A ``.json`` file is
+in CRUXEval's / CodeGlance's generations format, ``{"sample_0": ["prediction", ...]}``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..datasets import DatasetError, read_jsonl, require
 from ..errors import UsageError
+from ..reasoning import read_generations
 from ..tasks import Problem
 from . import MODELS, Answer, Model, ModelSettings, Request
 
@@ -24,6 +26,15 @@ class ReplayModel:
         self.name = f"replay:{path}"
         self.path = path
         self.answers: dict[str, list[Answer]] = defaultdict(list)
+        if path.suffix == ".json":
+            for task_id, predictions in read_generations(path).items():
+                self.answers[task_id] = [Answer(text) for text in predictions]
+        else:
+            self._read_samples(path)
+        if not self.answers:
+            raise DatasetError(f"{path}: holds no samples")
+
+    def _read_samples(self, path: Path) -> None:
         for lineno, record in read_jsonl(path):
             where = f"{path}:{lineno}"
             task_id = require(record, "task_id", str, where)
@@ -34,8 +45,6 @@ class ReplayModel:
             else:
                 raise DatasetError(f"{where}: a sample needs a 'solution' or a 'completion' field")
             self.answers[task_id].append(answer)
-        if not self.answers:
-            raise DatasetError(f"{path}: holds no samples")
 
     def samples(self, task: Problem) -> int:
         return len(self.answers.get(task.task_id, ()))

@@ -149,7 +149,7 @@ class Run:
     _generator: Generator | None = None
     _user_generator: Generator | None = None
     _unit_datasets: dict[str, UnitDataset] = field(default_factory=dict)
-    _unit_sandbox: Sandbox | None = None
+    _library_sandbox: Sandbox | None = None
     _conversations: dict[str, Conversations] = field(default_factory=dict)
 
     @property
@@ -163,13 +163,14 @@ class Run:
         return self._sandbox
 
     @property
-    def unit_sandbox(self) -> Sandbox:
-        """A sandbox whose warm worker has BigCodeBench's heavy libraries imported already."""
-        if self._unit_sandbox is None:
-            self._unit_sandbox = backend(self.options.sandbox)(
+    def library_sandbox(self) -> Sandbox:
+        """A sandbox whose warm worker has the data-science libraries imported already (those of
+        BigCodeBench, which CodeGlance's sets use too; the ones the interpreter has)."""
+        if self._library_sandbox is None:
+            self._library_sandbox = backend(self.options.sandbox)(
                 python=self.options.sandbox_python, preload=BIGCODEBENCH_PRELOAD
             )
-        return self._unit_sandbox
+        return self._library_sandbox
 
     def is_unit_suite(self, suite: str) -> bool:
         return datasets.holds_unit_tasks(suite)
@@ -202,7 +203,7 @@ class Run:
     @property
     def reasoning_judge(self) -> ReasoningJudge:
         if self._reasoning_judge is None:
-            self._reasoning_judge = ReasoningJudge(self.sandbox)
+            self._reasoning_judge = ReasoningJudge(self.library_sandbox)
         return self._reasoning_judge
 
     def scored_dataset(self, suite: str) -> Dataset | UnitDataset | ReasoningDataset:
@@ -253,7 +254,7 @@ class Run:
             tester: conversation.Tester[Any]
             if self.is_unit_suite(suite):
                 truth = ground_truth_dir(o.cache_dir, self.unit_dataset(suite), o.sandbox_python)
-                tester = UnitTester(self.unit_sandbox, truth, o.prompt or "instruct")  # type: ignore[arg-type]
+                tester = UnitTester(self.library_sandbox, truth, o.prompt or "instruct")  # type: ignore[arg-type]
             else:
                 tester = CallTester(self.judge(suite))
             worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -379,7 +380,7 @@ class Run:
         if self.log is not None and self.options.generation.cache == "off":  # the controller, last to go
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.generation_cache}{suffix}").unlink(missing_ok=True)
-        for sandbox in (self._sandbox, self._unit_sandbox):
+        for sandbox in (self._sandbox, self._library_sandbox):
             if sandbox is not None:
                 sandbox.close()
         if self.log is not None:

@@ -62,8 +62,6 @@ def extract(reply: str, question: Question) -> Prediction:
 
 _UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)  # too deep for the parser counts as not Python
 _REASONING_TAG = re.compile(r"<(/?)(think|thinking|reasoning)\b[^<>]{0,200}>", re.I)
-_OPEN = re.compile(r"<(?:think|thinking|reasoning)\b[^>]*>", re.I)
-_REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.I)
 _OPEN = re.compile(r"\[ANSWER\]", re.I)
 _CLOSE = re.compile(r"\[/ANSWER\]", re.I)
 _TAG = re.compile(r"\[(/?)ANSWER\]", re.I)

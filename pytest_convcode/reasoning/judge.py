@@ -12,6 +12,7 @@ neither read the expected value nor return an object whose ``__eq__`` lies.
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from .question import Question
 # ``check_correctness(code_to_execute, 3)``, for loading the code and the assert
 # together), and CodeGlance's copies it: the task's code and the prediction each get that.
 CHECK_SECONDS = 3.0
+# Loading the task's code is not what the authors time: CodeGlance's imports (tensorflow,
+# sklearn) take several seconds on their own, more on a loaded machine.
+LOAD_SECONDS = 60.0
 LIMITS = Limits(max_output_bytes=16 * MiB)  # a predicted value is small; a huge one is not an answer
 
 _PREDICTION = "_convcode_prediction_"
@@ -89,7 +93,9 @@ class ReasoningJudge:
         literal, value = _literal(expected)
         job = self._job(question.task.code, text, None if literal else expected)
         try:
-            compile(job.code, "<check>", "exec", dont_inherit=True)
+            with warnings.catch_warnings():  # the task's own invalid escapes are not our warnings
+                warnings.simplefilter("ignore")
+                compile(job.code, "<check>", "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             return False, f"the answer cannot be placed in the check ({exc})", False
         result = self.sandbox.run(job)
@@ -138,8 +144,8 @@ class ReasoningJudge:
             inputs=[[]],
             cpu_limits=[self.time_limit],
             wall_limits=[self.time_limit],
-            load_cpu=self.time_limit,
-            load_wall=self.time_limit,
+            load_cpu=LOAD_SECONDS,
+            load_wall=LOAD_SECONDS,
             limits=self.limits,
         )
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ..errors import UsageError
+from ..templating import prompt_environment
 from .data import MODES, PLACEHOLDER, STYLES, Mode, PromptStyle, ReasoningTask
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -73,18 +71,6 @@ class Question:
         return completion
 
 
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=False,  # prompts, not HTML: code must reach the model verbatim
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-
-
 def render(question: Question) -> str:
     """The prompt of a question (``templates/<mode>.j2``).
 
@@ -99,4 +85,4 @@ def render(question: Question) -> str:
         "docs": question.task.apis if question.style == "rag" else (),
         "blank": BLANK,
     }
-    return _environment().get_template(f"{question.mode}.j2").render(**values).strip() + "\n"
+    return prompt_environment(TEMPLATES).get_template(f"{question.mode}.j2").render(**values).strip() + "\n"

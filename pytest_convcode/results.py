@@ -48,7 +48,21 @@ class RunLog:
         )
         lines = [json.dumps({"task_id": task_id, "solution": program}) + "\n" for task_id, _, program in programs]
         path.write_text("".join(lines))
+        self._write_generations(records)
         return path
+
+    def _write_generations(self, records: list[dict[str, Any]]) -> None:
+        """Code reasoning predictions as CRUXEval's generations files, one per suite and mode
+        (``generations-cruxeval-output.json``), for ``replay:``; a sample with no prediction
+        (an error) keeps its place as ""."""
+        by_file: dict[str, dict[str, dict[int, str]]] = {}
+        for r in records:
+            if "mode" in r:
+                task = by_file.setdefault(f"generations-{r['suite']}-{r['mode']}.json", {}).setdefault(r["task_id"], {})
+                task[r["sample"]] = r.get("prediction", "")
+        for name, tasks in by_file.items():
+            generations = {task_id: [s[i] for i in sorted(s)] for task_id, s in sorted(tasks.items())}
+            (self.directory / name).write_text(json.dumps(generations, indent=1) + "\n")
 
     def close(self) -> None:
         if self._results is not None:

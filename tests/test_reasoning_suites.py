@@ -26,6 +26,10 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--run-id", "t", *args)
 
 
+def crux(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return run(pytester, "--tasks", ",".join(TASKS), *args)
+
+
 def summary(pytester: pytest.Pytester) -> dict[str, Any]:
     return json.loads((pytester.path / "reports" / "t" / "summary.json").read_text())
 
@@ -36,7 +40,7 @@ def records(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 def test_the_reference_answers_pass_in_both_modes(cruxeval: pytest.Pytester) -> None:
-    result = run(cruxeval, "--tasks", ",".join(TASKS), "-n", "2")
+    result = crux(cruxeval, "-n", "2")
     result.assert_outcomes(passed=6)
     scores = summary(cruxeval)["scores"]
     assert {g: scores[g]["pass@1"] for g in scores} == {"cruxeval-input": 1.0, "cruxeval-output": 1.0}
@@ -46,7 +50,7 @@ def test_the_reference_answers_pass_in_both_modes(cruxeval: pytest.Pytester) -> 
 
 
 def test_k_selects_a_mode(cruxeval: pytest.Pytester) -> None:
-    result = run(cruxeval, "--tasks", ",".join(TASKS), "-k", "input")
+    result = crux(cruxeval, "-k", "input")
     result.assert_outcomes(passed=3, deselected=3)
 
 
@@ -61,7 +65,7 @@ def test_a_replayed_generations_file_scores_as_computed_by_hand(cruxeval: pytest
     }
     path = cruxeval.path / "generations.json"
     path.write_text(json.dumps(generations))
-    result = run(cruxeval, "--model", f"replay:{path}", "--tasks", ",".join(TASKS), "-k", "output")
+    result = crux(cruxeval, "--model", f"replay:{path}", "-k", "output")
     result.assert_outcomes(passed=5, failed=10, deselected=15)
     scores = summary(cruxeval)["scores"]["cruxeval-output"]
     by_hand = [(5, 3), (5, 2), (5, 0)]
@@ -69,10 +73,16 @@ def test_a_replayed_generations_file_scores_as_computed_by_hand(cruxeval: pytest
     assert scores["pass@5"] == pytest.approx(sum(pass_at_k(n, c, 5) for n, c in by_hand) / 3)  # (1 + 1 + 0) / 3
     failures = {r["prediction"]: r["failure"] for r in records(cruxeval) if r["outcome"] == "failed"}
     assert "f(" in failures["f([1, 1, 3, 1, 3, 1])"]
+    ours = json.loads((cruxeval.path / "reports" / "t" / "generations-cruxeval-output.json").read_text())
+    assert ours == generations | {"sample_2": ["'x'", "'hbtofdeiequ", "f('hbtofdeiequ')", "", "1"]}  # answers stripped
+    rerun = crux(
+        cruxeval, "--model", "replay:reports/t/generations-cruxeval-output.json", "-k", "output", "--run-id", "u"
+    )
+    rerun.assert_outcomes(passed=5, failed=10, deselected=15)
 
 
 def test_conversations_are_for_code_generation_only(cruxeval: pytest.Pytester) -> None:
-    result = run(cruxeval, "--feedback", "cf", "--tasks", "sample_0")
+    result = crux(cruxeval, "--feedback", "cf")
     result.stdout.fnmatch_lines(["*cruxeval predicts what code does, in one turn: --feedback is for code generation*"])
     assert result.ret != 0
 

@@ -16,7 +16,7 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 
-from .data import Mode
+from .data import Mode, untrusted_source
 from .question import Question
 
 
@@ -33,6 +33,7 @@ class Prediction:
     dropped: str = ""
 
 
+@untrusted_source
 def extract(reply: str, question: Question) -> Prediction:
     """The prediction in ``reply``.
 

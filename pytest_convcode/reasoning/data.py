@@ -9,14 +9,16 @@ wrote it, because that is what their evaluators put into ``assert``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from ..datasets import DATA_DIR, DatasetError, read_jsonl, require
 
@@ -25,6 +27,8 @@ PromptStyle = Literal["direct", "cot", "rag"]
 MODES: tuple[Mode, ...] = ("output", "input")
 STYLES: tuple[PromptStyle, ...] = ("direct", "cot", "rag")
 
+P = ParamSpec("P")
+R = TypeVar("R")
 PLACEHOLDER = "<ground_truth>"  # where CodeGlance's ``test`` wants the predicted value
 CRUXEVAL_FILE = DATA_DIR / "cruxeval.jsonl.gz"
 CRUXEVAL_VERSION = "1.0"  # upstream has no versions; the file is unchanged since its first release (2024-01-03)
@@ -73,6 +77,20 @@ class ReasoningDataset:
     modes: tuple[Mode, ...] = ("output",)
     rag_source: str | None = None  # the RAG file the tasks' ``apis`` came from
     skipped: tuple[str, ...] = ()  # malformed records left out (``skip_malformed``), one message each
+
+
+def untrusted_source(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` with the parser's warnings about the source it reads silenced (invalid
+    escapes...): that source is the data set's or the model's, not the harness's."""
+
+    @functools.wraps(func)
+    def quiet(*args: P.args, **kwargs: P.kwargs) -> R:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return func(*args, **kwargs)
+
+    return quiet
 
 
 # ---------------------------------------------------------------- loaders
@@ -214,6 +232,7 @@ def _code(record: dict[str, Any], where: str) -> str:
     return _text(record, "code", where)
 
 
+@untrusted_source
 def _expression(text: str, name: str, where: str, what: str) -> None:
     try:
         compile(text, f"{where}:{name}", "eval", dont_inherit=True)

@@ -12,12 +12,12 @@ neither read the expected value nor return an object whose ``__eq__`` lies.
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from ..sandbox import CallJob, ExecResult, Limits, MiB, Sandbox
 from .answers import Prediction
+from .data import untrusted_source
 from .question import Question
 
 # CRUXEval's evaluator gives each check 3 seconds (evaluation/utils_general.py:
@@ -56,6 +56,7 @@ class ReasoningJudge:
         self._loads: dict[str, str] = {}  # task code -> why it does not load ("" when it does)
         self._references: dict[tuple[str, str, str], str] = {}  # see _reference_trouble
 
+    @untrusted_source
     def judge(self, question: Question, prediction: Prediction) -> ReasoningVerdict:
         passed, explanation, environment = self._check(question, prediction.text, prediction.dropped)
         if not passed and not environment and (trouble := self._reference_trouble(question)):
@@ -93,9 +94,7 @@ class ReasoningJudge:
         literal, value = _literal(expected)
         job = self._job(question.task.code, text, None if literal else expected)
         try:
-            with warnings.catch_warnings():  # the task's own invalid escapes are not our warnings
-                warnings.simplefilter("ignore")
-                compile(job.code, "<check>", "exec", dont_inherit=True)
+            compile(job.code, "<check>", "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             return False, f"the answer cannot be placed in the check ({exc})", False
         result = self.sandbox.run(job)

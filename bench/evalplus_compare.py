@@ -94,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-cgroup",
         dest="cgroup",
         action="store_false",
-        help="do not put each run in a CPU-accounting cgroup of its own (then our CPU seconds are undercounted)",
+        help="do not put each run in a CPU-accounting cgroup of its own (then only waited-for processes count)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (kept anyway on a disagreement)")
     args = p.parse_args(argv)
@@ -172,9 +172,9 @@ def evalplus_cache_file(args: argparse.Namespace, data: Path) -> Path:
 class Timing:
     wall: float  # process start to exit
     results_at: float | None  # process start to its results file being written
-    cpu: float  # user + system CPU seconds of the tool's processes (those reaped)
+    cpu: float  # user + system CPU seconds of the tool's processes
     others: float | None  # CPU seconds this machine spent on anything else meanwhile
-    exact: bool = True  # cpu counts every process of the tool (a cgroup), not only the reaped ones
+    exact: bool = True  # cpu counts every process of the tool (a cgroup), not only the waited-for ones
 
 
 def busy_cpu_seconds() -> float | None:
@@ -197,10 +197,10 @@ class CpuMeter:
     """CPU seconds of one tool run (all its processes) and of everything else meanwhile.
 
     With a cgroup of its own (cgroup v1 ``cpuacct`` or v2 ``cpu.stat``; needs
-    root), every process the tool starts is counted, including those reaped by
-    a parent that ignores SIGCHLD, as our sandbox's worker does. Without one
-    it falls back to ``RUSAGE_CHILDREN``, which counts only processes someone
-    waited for and undercounts ours; the figures are then marked "~".
+    root), every process the tool starts is counted, whoever reaps it. Without
+    one it falls back to ``RUSAGE_CHILDREN``, which counts only the processes
+    someone waited for (all of ours: the sandbox waits for each of its runners;
+    not orphans reaped by init); the figures are then marked "~".
     """
 
     V1 = Path("/sys/fs/cgroup/cpuacct")
@@ -534,6 +534,14 @@ def fmt(timings: list[Timing], attr: str) -> str:
     return text + (f" ({', '.join(f'{v:.1f}' for v in values)})" if len(values) > 1 else "")
 
 
+def print_table(rows: list[list[str]], indent: str) -> None:
+    """The first column left-aligned, the others right-aligned, each as wide as its widest cell."""
+    widths = [max(len(row[c]) for row in rows) + 2 for c in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
+        print(indent + "".join(cells).rstrip())
+
+
 def median(timings: list[Timing], attr: str) -> float | None:
     values = [getattr(t, attr) for t in timings if getattr(t, attr) is not None]
     return statistics.median(values) if values else None
@@ -551,24 +559,22 @@ def report(bench: Bench, scores: dict[str, tuple[float, float]], summary_scores:
         f"samples: {bench.args.samples or 'canonical solutions'}; data: {bench.data.name}; "
         f"workers: {bench.args.workers}; repeats: {bench.args.repeat}"
     )
-    print(f"{'tool':<20}{'cold s':>16}{'warm s':>16}{'pass@1 base':>14}{'pass@1 plus':>14}")
+    rows = [["tool", "cold s", "warm s", "pass@1 base", "pass@1 plus"]]
     for tool in (ep, ours):
         b, p = scores[tool.name]
-        print(
-            f"{tool.name:<20}{fmt(tool.runs['cold'], 'wall'):>16}{fmt(tool.runs['warm'], 'wall'):>16}"
-            f"{100 * b:>13.1f}%{100 * p:>13.1f}%"
-        )
-    print(f"{'ratio EvalPlus/ours':<20}{ratio(ep, ours, 'cold', 'wall'):>16}{ratio(ep, ours, 'warm', 'wall'):>16}")
+        walls = [fmt(tool.runs[kind], "wall") for kind in ("cold", "warm")]
+        rows.append([tool.name, *walls, f"{100 * b:.1f}%", f"{100 * p:.1f}%"])
+    rows.append(["ratio EvalPlus/ours", ratio(ep, ours, "cold", "wall"), ratio(ep, ours, "warm", "wall"), "", ""])
+    print_table(rows, indent="")
     print("\nwall s = process start to exit (EvalPlus's process lingers after writing its results until its")
     print("20-second stall-watch thread wakes up); results s = start to its results file being written;")
-    print("CPU s = CPU seconds of all the tool's processes (less sensitive to a busy machine; ~: only")
-    print("those reaped, without a cgroup; undercounts ours):")
-    print(f"  {'':<10}{'results s cold':>16}{'warm':>10}{'CPU s cold':>14}{'warm':>10}")
+    print("CPU s = CPU seconds of all the tool's processes (less sensitive to a busy machine; ~: without")
+    print("a cgroup, only the processes that were waited for):")
+    rows = [["", "results s cold", "warm", "CPU s cold", "warm"]]
     for tool in (ep, ours):
-        cells = [fmt(tool.runs[k], a) for a in ("results_at", "cpu") for k in ("cold", "warm")]
-        print(f"  {tool.name:<10}{cells[0]:>16}{cells[1]:>10}{cells[2]:>14}{cells[3]:>10}")
-    cells = [ratio(ep, ours, k, a) for a in ("results_at", "cpu") for k in ("cold", "warm")]
-    print(f"  {'ratio':<10}{cells[0]:>16}{cells[1]:>10}{cells[2]:>14}{cells[3]:>10}")
+        rows.append([tool.name] + [fmt(tool.runs[k], a) for a in ("results_at", "cpu") for k in ("cold", "warm")])
+    rows.append(["ratio"] + [ratio(ep, ours, k, a) for a in ("results_at", "cpu") for k in ("cold", "warm")])
+    print_table(rows, indent="  ")
     if bench.contended:
         print("WARNING: other processes were busy during some runs (see above): the wall times are unreliable")
     if summary_scores:

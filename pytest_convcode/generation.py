@@ -88,6 +88,14 @@ def request_key(model: Model, request: Request) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
+# a claim of this run by another owner holds while it is fresh (see GenerationCache.claim)
+CLAIM = (
+    "INSERT INTO claims VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE"
+    " SET run = excluded.run, owner = excluded.owner, at = excluded.at"
+    " WHERE claims.run != excluded.run OR claims.owner = excluded.owner OR claims.at < ?"
+)
+
+
 class GenerationCache:
     """Answers by (request key, sample index), shared by the processes of a run."""
 
@@ -98,6 +106,9 @@ class GenerationCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # Commits are not flushed to disk each (an fsync per answer and per claim blocked the
+        # generation loop): a killed process loses nothing, a crash of the machine its last answers.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS answers (
@@ -128,18 +139,20 @@ class GenerationCache:
         with self._lock:
             self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
 
-    def claim(self, key: str, owner: str, stale_after: float) -> bool:
-        """Take the right to request ``key`` in this run; claims of other runs, and of this
-        run older than ``stale_after`` seconds (a crashed worker's), do not count."""
+    def claim(self, keys: Sequence[str], owner: str, stale_after: float) -> list[bool]:
+        """Take the right to request each key in this run, in one transaction; claims of other
+        runs, and of this run older than ``stale_after`` seconds (a crashed worker's), do not count."""
         now = time.time()
+        rows = [(key, self.run_id, owner, now, now - stale_after) for key in keys]
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO claims VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE"
-                " SET run = excluded.run, owner = excluded.owner, at = excluded.at"
-                " WHERE claims.run != excluded.run OR claims.owner = excluded.owner OR claims.at < ?",
-                (key, self.run_id, owner, now, now - stale_after),
-            )
-            return cursor.rowcount == 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                claimed = [self._db.execute(CLAIM, row).rowcount == 1 for row in rows]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return claimed
 
     def fail(self, key: str, message: str) -> None:
         with self._lock:
@@ -183,18 +196,39 @@ class Generator:
         self._slots = asyncio.Semaphore(max(1, math.ceil(settings.max_concurrency / workers)))
         self._pending: dict[str, concurrent.futures.Future[list[Answer]]] = {}
         self._lock = threading.Lock()
+        self._here: asyncio.AbstractEventLoop | None = None  # answers() of a model with answers at hand
 
     # -- what items call
 
     def prefetch(self, requests: Sequence[Request]) -> None:
-        """Start getting these answers, in this order, without waiting for them."""
-        for request in requests:
-            self._start(request_key(self.model, request), request, only_if_free=True)
+        """Start getting these answers, in this order, without waiting for them. Every xdist
+        worker is given every request: each claims its own share of them (the i-th of every
+        n), so that they all generate at once; an item of another's share waits for its answer."""
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        keyed = {request_key(self.model, r): r for r in requests[worker % workers :: workers]}
+        with self._lock:
+            wanted = {}
+            for key, request in keyed.items():
+                have = self._stored(key, request.n)
+                if key not in self._pending and len(have) < request.n:
+                    wanted[key] = (request, have)
+            claimed = self._claim(list(wanted))
+            for key, (request, have) in wanted.items():
+                if claimed[key]:
+                    self._launch(key, request, have)
 
     def answers(self, request: Request) -> list[Answer]:
         """The request's n answers: from the cache, from this process's own requests,
-        or from another process of the run that claimed them."""
-        return self.submit(request).result()
+        or from another process of the run that claimed them. A model whose answers are at
+        hand (not cacheable: a file's) is asked in this thread: going through the background
+        loop cost two thread switches an item."""
+        if self.model.cacheable:
+            return self.submit(request).result()
+        if self._here is None:
+            self._here = asyncio.new_event_loop()
+        missing = list(range(request.n))
+        return list(self._here.run_until_complete(self._request(request, missing)).values())
 
     def submit(self, request: Request) -> concurrent.futures.Future[list[Answer]]:
         """``answers`` without waiting: a future that any thread or event loop can await."""
@@ -203,6 +237,8 @@ class Generator:
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if self._here is not None:
+            self._here.close()
 
     # -- inside
 
@@ -219,12 +255,20 @@ class Generator:
                 done: concurrent.futures.Future[list[Answer]] = concurrent.futures.Future()
                 done.set_result([have[i] for i in range(request.n)])
                 return done
-            stale = self.settings.request_timeout * self.settings.retry.attempts
-            if self.cache is not None and not self.cache.claim(key, self.owner, stale):
+            if not self._claim([key])[key]:
                 return None
-            future = asyncio.run_coroutine_threadsafe(self._generate(key, request, have), self._loop)
-            self._pending[key] = future
-            return future
+            return self._launch(key, request, have)
+
+    def _claim(self, keys: list[str]) -> dict[str, bool]:
+        if self.cache is None or not keys:  # without a cache every request is this process's own
+            return dict.fromkeys(keys, True)
+        stale = self.settings.request_timeout * self.settings.retry.attempts
+        return dict(zip(keys, self.cache.claim(keys, self.owner, stale), strict=True))
+
+    def _launch(self, key: str, request: Request, have: dict[int, Answer]) -> concurrent.futures.Future[list[Answer]]:
+        future = asyncio.run_coroutine_threadsafe(self._generate(key, request, have), self._loop)
+        self._pending[key] = future
+        return future
 
     async def _obtain(self, request: Request) -> list[Answer]:
         key = request_key(self.model, request)
@@ -247,13 +291,20 @@ class Generator:
     async def _generate(self, key: str, request: Request, have: dict[int, Answer]) -> list[Answer]:
         """Request the samples ``have`` lacks, store them, and return all n."""
         missing = [i for i in range(request.n) if i not in have]
+        async with self._slots:
+            new = await self._request(request, missing, key)
+        if self.cache is not None:
+            self.cache.put(key, new)
+        return [have.get(i) or new[i] for i in range(request.n)]
+
+    async def _request(self, request: Request, missing: list[int], key: str = "") -> dict[int, Answer]:
+        """Ask the model for these samples, with retries; a failure is recorded under ``key``."""
         try:
-            async with self._slots:
-                started = time.perf_counter()
-                answers, retries = await with_retries(
-                    lambda: self.model.generate(replace(request, n=len(missing))), self.settings.retry
-                )
-                latency = time.perf_counter() - started
+            started = time.perf_counter()
+            answers, retries = await with_retries(
+                lambda: self.model.generate(replace(request, n=len(missing))), self.settings.retry
+            )
+            latency = time.perf_counter() - started
         except Exception as exc:
             message = f"{self.model.name}: {request.task.task_id}: {exc}"
             if self.cache is not None:
@@ -264,6 +315,4 @@ class Generator:
         new = {i: a for i, a in zip(missing, answers, strict=True)}
         first = missing[0]
         new[first] = replace(new[first], latency=round(latency, 4), retries=retries)
-        if self.cache is not None:
-            self.cache.put(key, new)
-        return [have.get(i) or new[i] for i in range(request.n)]
+        return new

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import socket
 import tempfile
 import textwrap
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from pytest_convcode.sandbox.process import ProcessSandbox
 from pytest_convcode.tasks import Dataset, Task
 
 SECRET = "sk-test-secret"
-UID_BASE = 200_000  # runner uid = UID_BASE + supervisor pid (see _worker.py)
+UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host (see _worker.py)
 
 # what ProcessSandbox.warnings() says when a feature is missing
 _MISSING = {
@@ -220,6 +222,47 @@ def test_sleep_that_ignores_the_alarm_is_ended_by_the_supervisor(sandbox: Proces
     assert_healthy(sandbox)
 
 
+def test_an_output_pickled_after_its_time_ran_out_is_still_the_calls(sandbox: ProcessSandbox) -> None:
+    # the call returns with its CPU timer nearly spent; pickling its output outlasts the timer,
+    # which is not disarmed after a call (a syscall saved per call): it must not count
+    code = """
+    import time
+    BIG = [str(i) for i in range(3_000_000)]  # made while loading: not a call's time
+    def f(big):
+        start = time.process_time()
+        while time.process_time() - start < 0.4:
+            pass
+        return BIG if big else "small"
+    """
+    result = run(sandbox, code, calls=[(True,), (False,)], cpu=0.5, wall=20.0, load_cpu=3.0)
+    assert [c.status for c in result.calls] == ["ok", "ok"], result
+    assert len(result.calls[0].value) == 3_000_000 and result.calls[1].value == "small"
+    assert_healthy(sandbox)
+
+
+def test_jobs_run_at_once_each_with_its_own_answer(sandbox: ProcessSandbox) -> None:
+    # one job outlives its wall-clock deadline while the other runs: the zygote supervises both
+    sleeper = """
+    import signal, time
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    def f(x):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        time.sleep(60)
+    """
+    jobs = [
+        CallJob(textwrap.dedent(sleeper), "f", [[0]], [1.0], [1.0], load_wall=1.0),
+        CallJob("import time\ndef f(x):\n    time.sleep(0.5)\n    return -x", "f", [[1], [2]], [1.0] * 2, [3.0] * 2),
+        CallJob("def f(x): return x * 2", "f", [[3]], [1.0], [3.0]),
+    ]
+    start = time.monotonic()
+    slow, negated, doubled = sandbox.run_all(jobs)
+    assert time.monotonic() - start < 4.0  # not one after the other: 2 + 1 + 1 s
+    assert slow.ended == "wall_timeout" and slow.calls == []
+    assert [c.value for c in negated.calls] == [-1, -2] and negated.complete
+    assert [c.value for c in doubled.calls] == [6] and doubled.complete
+    assert_healthy(sandbox)
+
+
 # ---------------------------------------------------------------- processes and memory
 
 
@@ -266,6 +309,40 @@ def test_setsid_child_does_not_outlive_the_job(sandbox: ProcessSandbox) -> None:
     assert elapsed < 2.0, f"the job waited {elapsed:.1f} s for its detached descendants"
     assert_no_survivor(job_uid(result))
     assert_healthy(sandbox)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_worker_leaves_no_jobs() -> None:
+    sb = ProcessSandbox()
+    sb.warnings()
+    zygote = sb.isolation["pid"]
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(run, sb, "import time\ndef f(x):\n    time.sleep(60)\n", cpu=1.0, wall=60.0)
+        deadline = time.monotonic() + 10.0
+        while not (runners := children_of(zygote)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert runners, "the job's runner never started"
+        assert sb._proc is not None
+        os.kill(sb._proc.pid, signal.SIGKILL)  # the worker as the client started it, not the zygote itself
+        with pytest.raises(InfrastructureError):
+            pending.result(timeout=10)
+    deadline = time.monotonic() + 5.0
+    while any(Path(f"/proc/{pid}").exists() for pid in [zygote, *runners]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    survivors = [pid for pid in [zygote, *runners] if children_of(pid) or Path(f"/proc/{pid}/stat").exists()]
+    assert not survivors, f"processes of a killed sandbox survive: {survivors}"
+    sb.close()
 
 
 @pytest.mark.parametrize(
@@ -476,7 +553,7 @@ def test_can_write_in_its_own_directory_which_is_removed_after(sandbox: ProcessS
     assert [c.status for c in result.calls] == ["ok"]
     text, workdir = result.calls[0].value
     assert text == "hello"
-    deadline = time.monotonic() + 2.0  # the supervisor removes it just after it answers
+    deadline = time.monotonic() + 2.0  # removed just after the answer, by a child of the zygote
     while Path(workdir).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not Path(workdir).exists(), "the job's directory outlived the job"

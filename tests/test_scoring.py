@@ -12,7 +12,7 @@ import pytest
 
 from pytest_convcode import datasets
 from pytest_convcode.datasets import DatasetError
-from pytest_convcode.judge import outputs_match
+from pytest_convcode.judge import GroundTruth, outputs_match
 from pytest_convcode.metrics import pass_at_k, summarize
 from pytest_convcode.sandbox._codec import Opaque
 from pytest_convcode.tasks import Task
@@ -70,6 +70,31 @@ def test_special_oracles() -> None:
     root_task = task("poly_root", atol=1e-6)
     assert outputs_match(root_task, [[-6, 11, -6, 1]], 2.0, 1.0, 0)[0]  # any root will do
     assert not outputs_match(root_task, [[-6, 11, -6, 1]], 2.5, 1.0, 0)[0]
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("output", "floats", "nan"),
+    [
+        ([1, 2.5, 3], False, False),
+        ([0.5, 1.5], True, False),
+        ([1, 2.5, NAN], False, True),  # ints and floats: checked in one pass at C speed
+        ([10**400, NAN], False, True),  # an int too large for a float
+        (["a", 1.0, NAN], False, True),  # not numbers only
+        ([[1, 2], [3.0, NAN]], False, True),
+        ((complex(1, NAN),), False, True),
+        ({"k": [NAN]}, False, True),
+        ({NAN: 1}, False, True),
+        ([True, None, "s"], False, False),
+        (np.array([1.0, 2.0]), True, True),  # arrays are compared elementwise, never by bytes
+    ],
+)
+def test_ground_truth_knows_float_outputs_and_which_hold_a_nan(output: object, floats: bool, nan: bool) -> None:
+    truth = GroundTruth.of([b""], [output], [0.0])
+    assert truth.floats == [floats]
+    assert truth.byte_equal_ok == [not nan]
 
 
 def test_bundled_versions_load_and_mbpp_arguments_get_their_types() -> None:

@@ -6,7 +6,7 @@ value types becomes an ``Opaque`` that equals nothing but itself, so a
 candidate cannot smuggle in an object whose ``__eq__`` lies, and unpickling
 runs none of its code. (Inputs are trusted and go in as plain pickles.)
 
-Standard library only (numpy when importable): the sandbox worker imports this
+Standard library only (numpy when an output holds arrays): the sandbox worker imports this
 file by path under whatever interpreter runs the candidates.
 """
 
@@ -40,10 +40,15 @@ TEST_STATUSES: tuple[Literal["passed", "failed", "error", "skipped"], ...] = ("p
 TRAILER_LENGTH = struct.Struct("!Q")
 TRAILER_MAGIC = b"CONVCODE-TRAILER"
 
-try:
-    import numpy as _np
-except ImportError:  # the sandbox interpreter may lack numpy
-    _np = None  # type: ignore[assignment]
+
+def _numpy() -> Any:
+    """numpy, imported only when an output needs it: the sandbox's zygote imports this module,
+    and numpy's pages would make each of its forks dearer. None where it is missing."""
+    try:
+        import numpy
+    except ImportError:  # the sandbox interpreter may lack numpy
+        return None
+    return numpy
 
 
 class Opaque:
@@ -109,18 +114,19 @@ class _NdarrayClass(Opaque):
 
 
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
-    return _np.ndarray((0,), _np.uint8)  # setstate then supplies shape, dtype and the data itself
+    np = _numpy()
+    return np.ndarray((0,), np.uint8)  # setstate then supplies shape, dtype and the data itself
 
 
 def _dtype(*args: Any) -> Any:
-    dtype = _np.dtype(*args)
+    dtype = _numpy().dtype(*args)
     if dtype.subdtype is not None or dtype.itemsize > MAX_ITEM_BYTES or dtype.hasobject:
         raise pickle.UnpicklingError(f"refusing numpy dtype {dtype}")
     return dtype
 
 
 def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
-    return _np.frombuffer(bytes(buffer), dtype=_dtype(dtype)).reshape(shape, order=order)
+    return _numpy().frombuffer(bytes(buffer), dtype=_dtype(dtype)).reshape(shape, order=order)
 
 
 _NUMPY_FUNCTIONS: dict[str, Any] = {
@@ -128,7 +134,7 @@ _NUMPY_FUNCTIONS: dict[str, Any] = {
     "_reconstruct": _reconstruct,
     "dtype": _dtype,
     "_frombuffer": _frombuffer,
-    "scalar": lambda dtype, data=b"": _np.frombuffer(bytes(data), dtype=_dtype(dtype))[0],
+    "scalar": lambda dtype, data=b"": _numpy().frombuffer(bytes(data), dtype=_dtype(dtype))[0],
 }
 
 
@@ -138,7 +144,7 @@ class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _VALUE_CLASSES:
             return super().find_class(module, name)
-        if _np is not None and module in _NUMPY_MODULES and name in _NUMPY_FUNCTIONS:
+        if module in _NUMPY_MODULES and name in _NUMPY_FUNCTIONS and _numpy() is not None:
             return _NUMPY_FUNCTIONS[name]
         return type(name, (Opaque,), {"type_name": f"{module}.{name}", "__init__": _ignore_arguments})
 

@@ -97,30 +97,45 @@ class ProcessSandbox:
     # -- jobs
 
     def run(self, job: CallJob) -> ExecResult:
-        inputs = pickle.dumps([list(args) for args in job.inputs], protocol=5)
-        wall = sum(job.wall_limits) + job.load_wall
-        raw, overflow = self._exchange(_wire(job), inputs, wall, job.limits.max_output_bytes)
-        return _parse(raw, len(job.inputs), overflow)
+        return self.run_all([job])[0]
+
+    def run_all(self, jobs: Sequence[CallJob]) -> list[ExecResult]:
+        """The jobs run at once; their answers are read here, in this one thread."""
+        answers = []
+        try:
+            for job in jobs:
+                inputs = pickle.dumps([list(args) for args in job.inputs], protocol=5)
+                wall = sum(job.wall_limits) + job.load_wall
+                answers.append(self._send_job(_wire(job), inputs, wall, job.limits.max_output_bytes))
+            for answer in answers:
+                answer.read_all(answers)
+        finally:
+            for answer in answers:
+                answer.close()
+        return [_parse(a.raw, len(job.inputs), a.overflow) for a, job in zip(answers, jobs, strict=True)]
 
     def run_tests(self, job: TestJob) -> SuiteResult:
-        raw, overflow = self._exchange(_test_wire(job), b"", job.wall_budget, job.limits.max_output_bytes)
-        return _parse_suite(raw, job, overflow)
+        answer = self._send_job(_test_wire(job), b"", job.wall_budget, job.limits.max_output_bytes)
+        try:
+            answer.read_all([answer])
+        finally:
+            answer.close()
+        return _parse_suite(answer.raw, job, answer.overflow)
 
-    def _exchange(self, wire: dict[str, Any], inputs: bytes, wall: float, cap: int) -> tuple[bytearray, bool]:
-        """Send a job and read its whole answer; the worker gets ``wall`` seconds, plus a backstop."""
+    def _send_job(self, wire: dict[str, Any], inputs: bytes, wall: float, cap: int) -> _Answer:
+        """Send a job with a pipe of its own for the answer; the worker gets ``wall`` seconds, plus a backstop."""
         header = json.dumps(wire).encode()
         read_end, write_end = os.pipe()
         with contextlib.suppress(OSError):  # a smaller pipe only costs speed
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         try:
             self._send(header, inputs, write_end)
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
-        deadline = time.monotonic() + wall + BACKSTOP_SECONDS
-        try:
-            return _read_answer(read_end, deadline, cap)
-        finally:
-            os.close(read_end)
+        return _Answer(read_end, time.monotonic() + wall + BACKSTOP_SECONDS, cap)
 
     def _send(self, header: bytes, inputs: bytes, fd: int) -> None:
         with self._lock:
@@ -158,25 +173,46 @@ def _limits(limits: Limits) -> dict[str, Any]:
     return {f.name: getattr(limits, f.name) for f in fields(limits)}
 
 
-def _read_answer(fd: int, deadline: float, cap: int) -> tuple[bytearray, bool]:
-    """Read a job's answer to EOF. Past ``cap`` bytes the records are dropped (the end is
-    kept: it holds the supervisor's trailer); the flag says that happened."""
-    answer = bytearray()
-    overflow = False
-    keep = len(_codec.TRAILER_MAGIC) + _codec.TRAILER_LENGTH.size + (1 << 16)
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise InfrastructureError("sandbox supervisor did not answer before its deadline")
-        chunk = os.read(fd, READ_BYTES)
+class _Answer:
+    """A job's answer, read to EOF. Past ``cap`` bytes the records are dropped (the end is
+    kept: it holds the supervisor's trailer); ``overflow`` says that happened."""
+
+    KEEP = len(_codec.TRAILER_MAGIC) + _codec.TRAILER_LENGTH.size + (1 << 16)
+
+    def __init__(self, fd: int, deadline: float, cap: int) -> None:
+        self.fd, self.deadline, self.cap = fd, deadline, cap
+        self.raw = bytearray()
+        self.overflow = False
+        self.done = False
+
+    def read_all(self, answers: Sequence[_Answer]) -> None:
+        """Read this answer to its end, and meanwhile whatever the others' pipes hold."""
+        while not self.done:
+            remaining = self.deadline - time.monotonic()
+            pending = [a.fd for a in answers if not a.done]
+            if remaining <= 0 or not (ready := select.select(pending, [], [], remaining)[0]):
+                raise InfrastructureError("sandbox supervisor did not answer before its deadline")
+            busy = False
+            for answer in answers:
+                if answer.fd in ready:
+                    busy |= answer._read()
+            if not busy and not self.done:
+                time.sleep(READ_PAUSE)
+
+    def _read(self) -> bool:
+        """One read; True when it found the runner outpacing us."""
+        chunk = os.read(self.fd, READ_BYTES)
         if not chunk:
-            return answer, overflow
-        answer += chunk
-        if len(answer) > cap + keep:
-            overflow = True
-            del answer[:-keep]
-        if len(chunk) < BUSY_READ_BYTES:
-            time.sleep(READ_PAUSE)
+            self.done = True
+            return False
+        self.raw += chunk
+        if len(self.raw) > self.cap + self.KEEP:
+            self.overflow = True
+            del self.raw[: -self.KEEP]
+        return len(chunk) >= BUSY_READ_BYTES
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def _records(

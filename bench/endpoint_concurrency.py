@@ -11,9 +11,10 @@ HumanEval+'s schema, each a one-line function) are run three ways, in one go:
 3. ours: ``pytest --model bench --base-url ... --max-concurrency N -n W --cache refresh``
    (a fresh cache file: every answer is requested; its timestamps show when the last arrived).
 
-It prints each wall time, the ideal (problems / concurrency x delay + execution
-only), and the ratios. Target: ours within 1.3x of plain + execution only, i.e.
-generating inside the harness costs about what generating first and scoring after does.
+It prints each wall time (and the CPU seconds of each pytest run), the ideal
+(problems / concurrency x delay + execution only), and the ratios. Target: ours within
+1.3x of plain + execution only, i.e. generating inside the harness costs about what
+generating first and scoring after does.
 
     .venv/bin/python bench/endpoint_concurrency.py [--problems 1000] [--concurrency 64] [--workers 2]
 """

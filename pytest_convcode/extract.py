@@ -83,7 +83,7 @@ def from_chat(reply: str, entry_point: str | None = None, prompt: str = "") -> E
     text = _normalize(reply)
     if not text.strip():
         return _nothing("the reply is empty")
-    answer = _drop_reasoning(text)
+    answer = drop_reasoning(text)
     if not answer.strip():
         return _nothing("the reply holds only reasoning, with no answer after it")
     blocks, prose = _split_fences(answer)
@@ -128,22 +128,29 @@ def _why_no_code(answer: str, blocks: Sequence[_Block]) -> str:
 
 # -- reasoning
 
-_REASONING = r"(?:think|thinking|reasoning)"
-_REASONING_SECTION = re.compile(r"<(think|thinking|reasoning)\b[^>]*>.*?</\1\s*>", re.S | re.I)
-_REASONING_OPEN = re.compile(rf"<{_REASONING}\b[^>]*>", re.I)
-_REASONING_CLOSE = re.compile(rf"</{_REASONING}\s*>", re.I)
+_REASONING_TAG = re.compile(r"<(/?)(think|thinking|reasoning)\b[^<>]{0,200}>", re.I)
 
 
-def _drop_reasoning(text: str) -> str:
-    """The reply without its reasoning, which may hold drafts that are not the answer."""
-    text = _REASONING_SECTION.sub("", text)
-    closes = list(_REASONING_CLOSE.finditer(text))
-    if closes:  # opened by the chat template: all before the last close is reasoning
-        text = text[closes[-1].end() :]
-    opening = _REASONING_OPEN.search(text)
-    if opening:  # never closed: the model was still thinking when it stopped
-        text = text[: opening.start()]
-    return text
+def drop_reasoning(text: str) -> str:
+    """The reply without its reasoning, whose drafts are not the answer: each section
+    from an opening tag to its closing one, all before a closing tag never opened (the
+    chat template opened it), all after an opening tag never closed (the model was
+    still thinking when it stopped). One pass over the tags, however hostile the reply."""
+    kept: list[str] = []
+    pos, inside = 0, ""
+    for tag in _REASONING_TAG.finditer(text):
+        closing, name = tag.group(1) == "/", tag.group(2).lower()
+        if inside:
+            if closing and name == inside:
+                pos, inside = tag.end(), ""
+        elif closing:
+            kept, pos = [], tag.end()
+        else:
+            kept.append(text[pos : tag.start()])
+            inside = name
+    if not inside:
+        kept.append(text[pos:])
+    return "".join(kept)
 
 
 # -- code blocks

@@ -16,6 +16,7 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 
+from ..extract import drop_reasoning
 from .data import Mode, untrusted_source
 from .question import Question
 
@@ -49,7 +50,7 @@ def extract(reply: str, question: Question) -> Prediction:
        mode (the text between the first and a second ``==`` in a chain, as CRUXEval
        takes it).
     """
-    text = _drop_reasoning(reply.replace("\r\n", "\n").replace("\r", "\n"))
+    text = drop_reasoning(reply.replace("\r\n", "\n").replace("\r", "\n"))
     block = _last_answer_block(text)
     if block is None:
         block = _last_fence(text)
@@ -62,34 +63,11 @@ def extract(reply: str, question: Question) -> Prediction:
 # ---------------------------------------------------------------- the answer's place
 
 _UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)  # too deep for the parser counts as not Python
-_REASONING_TAG = re.compile(r"<(/?)(think|thinking|reasoning)\b[^<>]{0,200}>", re.I)
 _OPEN = re.compile(r"\[ANSWER\]", re.I)
 _CLOSE = re.compile(r"\[/ANSWER\]", re.I)
 _TAG = re.compile(r"\[(/?)ANSWER\]", re.I)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[^\n]*$", re.M)
-
-
-def _drop_reasoning(text: str) -> str:
-    """The reply without its reasoning, whose drafts are not the answer: each section
-    from an opening tag to its closing one, all before a closing tag never opened (the
-    chat template opened it), all after an opening tag never closed (the model was
-    still thinking when it stopped). One pass over the tags."""
-    kept: list[str] = []
-    pos, inside = 0, ""
-    for tag in _REASONING_TAG.finditer(text):
-        closing, name = tag.group(1) == "/", tag.group(2).lower()
-        if inside:
-            if closing and name == inside:
-                pos, inside = tag.end(), ""
-        elif closing:
-            kept, pos = [], tag.end()
-        else:
-            kept.append(text[pos : tag.start()])
-            inside = name
-    if not inside:
-        kept.append(text[pos:])
-    return "".join(kept)
 
 
 def _last_answer_block(text: str) -> str | None:

@@ -617,7 +617,7 @@ def _turn_record(item: pytest.Item, case: TurnCase, report: pytest.TestReport) -
     turn = result.turn
     if turn is not None:
         answer = turn.answer
-        record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
+        record.update(_request_fields(answer))
         record["program"] = turn.program
         if not result.passed:
             record["failure"] = result.explanation
@@ -625,6 +625,11 @@ def _turn_record(item: pytest.Item, case: TurnCase, report: pytest.TestReport) -
         if user is not None:
             record["leaked"] = user.leaked
     return record
+
+
+def _request_fields(answer: Answer) -> dict[str, Any]:
+    """What the answer's request cost: summary.json's ``generation`` totals are summed from these."""
+    return {"usage": answer.usage, "latency_s": answer.latency, "retries": answer.retries, "cached": answer.cached}
 
 
 def _reasoning_record(item: pytest.Item, case: ReasoningCase, report: pytest.TestReport) -> dict[str, Any]:
@@ -635,7 +640,7 @@ def _reasoning_record(item: pytest.Item, case: ReasoningCase, report: pytest.Tes
     record.update(mode=question.mode, prompt=question.style, sample=case.sample, features=dict(question.task.features))
     answer = item.stash.get(ANSWER, None)
     if answer is not None and run.model.cacheable:
-        record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
+        record.update(_request_fields(answer))
         record["reply"] = answer.text
     verdict = item.stash.get(PREDICTION, None)
     if verdict is None or verdict.environment:
@@ -653,7 +658,7 @@ def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[st
     record["sample"] = case.sample
     answer = item.stash.get(ANSWER, None)
     if answer is not None and run.model.cacheable:
-        record.update(usage=answer.usage, latency_s=answer.latency, retries=answer.retries, cached=answer.cached)
+        record.update(_request_fields(answer))
         if answer.reply is not None:
             record["reply"] = answer.reply
     verdict = item.stash.get(VERDICT, None)

@@ -206,16 +206,19 @@ def test_sleep_is_ended_by_the_wall_limit(sandbox: ProcessSandbox) -> None:
     assert_healthy(sandbox)
 
 
-def test_sleep_that_ignores_the_alarm_is_ended_by_the_supervisor(sandbox: ProcessSandbox) -> None:
-    code = """
+# ignores the alarm that would end its call, and disarms it: only the supervisor's deadline stops it
+SLEEPER = textwrap.dedent("""
     import signal, time
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
     def f(x):
         signal.setitimer(signal.ITIMER_REAL, 0)
         time.sleep(60)
-    """
+""")
+
+
+def test_sleep_that_ignores_the_alarm_is_ended_by_the_supervisor(sandbox: ProcessSandbox) -> None:
     start = time.monotonic()
-    result = run(sandbox, code, cpu=1.0, wall=1.0, load_wall=1.0)
+    result = run(sandbox, SLEEPER, cpu=1.0, wall=1.0, load_wall=1.0)
     assert result.ended == "wall_timeout", result
     assert result.calls == [] and not result.complete
     assert time.monotonic() - start < 4.0
@@ -242,15 +245,8 @@ def test_an_output_pickled_after_its_time_ran_out_is_still_the_calls(sandbox: Pr
 
 def test_jobs_run_at_once_each_with_its_own_answer(sandbox: ProcessSandbox) -> None:
     # one job outlives its wall-clock deadline while the other runs: the zygote supervises both
-    sleeper = """
-    import signal, time
-    signal.signal(signal.SIGALRM, signal.SIG_IGN)
-    def f(x):
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        time.sleep(60)
-    """
     jobs = [
-        CallJob(textwrap.dedent(sleeper), "f", [[0]], [1.0], [1.0], load_wall=1.0),
+        CallJob(SLEEPER, "f", [[0]], [1.0], [1.0], load_wall=1.0),
         CallJob("import time\ndef f(x):\n    time.sleep(0.5)\n    return -x", "f", [[1], [2]], [1.0] * 2, [3.0] * 2),
         CallJob("def f(x): return x * 2", "f", [[3]], [1.0], [3.0]),
     ]

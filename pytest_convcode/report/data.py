@@ -345,7 +345,7 @@ def _conversation_problem(
             turn.diff_from = previous.index
             turn.diff = unified_diff(previous.program, program, f"turn {previous.index}", f"turn {index}")
         turns.append(turn)
-    key = f"{suite}/{task_id} {setting}"
+    key = problem_key({"suite": suite, "task_id": task_id, "setting": setting})
     return Problem(key, key, suite, task_id, setting, None, status, solved_at, turns)
 
 

@@ -24,6 +24,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+from .datasets import reference_costs
 from .errors import InfrastructureError
 from .sandbox import Call, CallJob, ExecResult, Limits, Sandbox, _codec
 from .tasks import Dataset, Task, UnitDataset
@@ -327,11 +328,12 @@ class DifferentialJudge:
         return truth
 
     def expected_cost(self, task: Task) -> float:
-        """The reference's CPU seconds for all phases on this machine; 0 until measured."""
+        """The reference's CPU seconds for all phases: as measured on this machine when the
+        ground truth was made, else as measured when the data file was bundled, else 0."""
         try:
             return float((self.cache_dir / f"{_file_name(task)}.cost").read_text())
         except (OSError, ValueError):
-            return 0.0
+            return reference_costs(self.dataset.digest).get(task.task_id, 0.0)
 
     def _reference_run(self, task: Task) -> dict[str, GroundTruth]:
         """Both phases in one job (one sandbox job less per task): the reference is trusted and

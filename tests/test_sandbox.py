@@ -465,6 +465,27 @@ def test_cannot_reach_a_host_pathname_unix_socket(sandbox: ProcessSandbox) -> No
         path.rmdir()
 
 
+def test_the_sandbox_processes_go_by_names_that_say_what_they_are(sandbox: ProcessSandbox) -> None:
+    def name(pid: int) -> str:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(run, sandbox, "import time\ndef f(x):\n    time.sleep(1)\n", wall=5.0)
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and not (runners := _children(sandbox.isolation.get("pid"))):
+            time.sleep(0.01)
+        names = {name(sandbox.isolation["pid"]), *map(name, runners)}
+        job.result()
+    assert names == {"convcode-zygote", "convcode-runner"}  # what ps, top and perf show
+
+
+def _children(pid: int | None) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 # ---------------------------------------------------------------- secrets and files
 
 
@@ -635,6 +656,20 @@ def test_ground_truth_comes_from_one_reference_job_split_into_phases(judge: Diff
     broken = replace(TINY, task_id="Tiny/1", canonical_solution="def f(x):\n    assert x > 0\n    return [x]\n")
     with pytest.raises(InfrastructureError, match="Tiny/1: the canonical solution fails its own plus tests"):
         judge.ground_truth(broken)
+
+
+def test_a_task_costs_what_this_machine_measured_else_what_the_bundled_file_recorded(
+    sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    humaneval = datasets.load("humaneval")
+    judge = DifferentialJudge(humaneval, sandbox, tmp_path)
+    slow, quick = humaneval.tasks["HumanEval/139"], humaneval.tasks["HumanEval/0"]
+    assert judge.expected_cost(slow) > 1.0  # the bundled measurement: a cold run starts it first
+    assert judge.expected_cost(quick) == 0.0
+    (tmp_path / "HumanEval_0.cost").write_text("7.5\n")  # measured here when its ground truth was made
+    assert judge.expected_cost(quick) == 7.5
+    other = DifferentialJudge(replace(humaneval, digest="0" * 64), sandbox, tmp_path / "other")
+    assert other.expected_cost(slow) == 0.0  # another data file: no bundled figures apply
 
 
 def test_a_deeply_nested_result_is_a_wrong_answer_not_a_harness_error(judge: DifferentialJudge) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from collections.abc import Callable, Iterator
@@ -87,6 +88,16 @@ def require(record: dict[str, Any], name: str, kind: type | tuple[type, ...], wh
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+@functools.cache
+def reference_costs(digest: str) -> dict[str, float]:
+    """The CPU seconds a bundled data file's slow tasks took their reference solution when the
+    file was added (``bench/reference_costs.py``), by task id: which tasks to start first on a
+    machine that has not yet measured its own (a cold run)."""
+    bundled = json.loads((DATA_DIR / "reference_costs.json").read_text())
+    seconds: dict[str, float] = bundled["files"].get(digest, {}).get("seconds", {})
+    return seconds
 
 
 def load(suite: str, version: str | None = None, path: Path | None = None) -> Dataset:

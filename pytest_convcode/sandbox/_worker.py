@@ -62,6 +62,7 @@ MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 163
 SIOCSIFFLAGS, IFF_UP = 0x8914, 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_SET_KEEPCAPS = 8
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 CAP_DAC_READ_SEARCH = 2
@@ -446,6 +447,7 @@ def _confine(job: dict[str, Any], workdir: str, tmpdir: str, uid: int | None, is
 
 def run_job(job: dict[str, Any], results: int, workdir: str, isolation: _Isolation) -> None:
     """The runner: becomes the sandboxed candidate. Never returns."""
+    _name_process(b"convcode-runner")
     os.chdir(workdir)
     keep = sorted({results, isolation.landlock.ruleset} - {-1})
     for low, high in zip([3, *(k + 1 for k in keep)], [*keep, 1 << 16], strict=False):
@@ -503,6 +505,11 @@ def run_job(job: dict[str, Any], results: int, workdir: str, isolation: _Isolati
                 break
     _record(results, _codec.DONE)
     os._exit(0)
+
+
+def _name_process(name: bytes) -> None:
+    """What ps, top and perf call this process (the command line stays the interpreter's)."""
+    _libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
 
 
 def _disarm() -> None:
@@ -933,6 +940,7 @@ def main(fd: int, preload: list[str]) -> None:
     # No parent-death signal here: it fires when the *thread* that started us ends, and
     # clients start us from worker threads. EOF on the socket tells us the client is gone.
     sock = socket.socket(fileno=fd)
+    _name_process(b"convcode-zygote")
     _preload(preload)
     # What every runner starts with, set once here: the environment (whatever the preloaded
     # modules put there is gone), stdin, and oversized writes failing instead of killing.

@@ -12,17 +12,15 @@ Outputs are compared as EvalPlus compares them, special oracles included.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
-import sys
+import pickle
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .datasets import reference_costs
 from .errors import InfrastructureError
@@ -84,17 +82,6 @@ def _numpy() -> Any:
     return numpy
 
 
-def _is_floats(x: Any) -> bool:
-    if isinstance(x, float):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return all(map(isinstance, x, repeat(float)))
-    np = sys.modules.get("numpy")  # no arrays while numpy is not loaded
-    if np is not None and isinstance(x, np.ndarray):
-        return x.dtype in (np.float64, np.float32)
-    return False
-
-
 def outputs_match(task: Task, args: Sequence[Any], out: Any, exp: Any, atol: float) -> tuple[bool, float]:
     """EvalPlus's rule for one call; returns (verdict, the tolerance for the next calls).
 
@@ -105,7 +92,7 @@ def outputs_match(task: Task, args: Sequence[Any], out: Any, exp: Any, atol: flo
         if task.oracle == "poly_root":  # any x with |poly(x)| <= atol is a root
             return abs(_poly(args[0], out)) <= task.atol, atol
         exact = ORACLES[task.oracle](out, exp, args, atol)
-        if atol == 0 and _is_floats(exp):
+        if atol == 0 and _codec.is_floats(exp):
             atol = 1e-6
         if exact or atol == 0:
             return exact, atol
@@ -171,30 +158,10 @@ class GroundTruth:
         return self._outputs[i]
 
     @classmethod
-    def of(cls, payloads: list[bytes], outputs: list[Any], cpu: list[float]) -> GroundTruth:
-        return cls(payloads, [_is_floats(o) for o in outputs], [not _has_nan(o) for o in outputs], cpu)
-
-
-# Types that hold no NaN: containers made of these alone are cleared in one pass at C speed
-# (outputs are often lists of a hundred thousand ints or strings).
-_NAN_FREE = frozenset({int, bool, str, bytes, type(None)})
-
-
-def _has_nan(value: Any) -> bool:
-    if isinstance(value, (float, complex)):
-        return value != value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        if _NAN_FREE.issuperset(map(type, value)):
-            return False
-        # plain numbers (HumanEval/130 gives ten million floats and ints) in a second C pass
-        with contextlib.suppress(TypeError, ValueError, OverflowError):  # not plain numbers only
-            return any(map(math.isnan, value))
-        return any(_has_nan(v) for v in value)
-    if isinstance(value, dict):
-        plain = _NAN_FREE.issuperset(map(type, value)) and _NAN_FREE.issuperset(map(type, value.values()))
-        return not plain and any(_has_nan(k) or _has_nan(v) for k, v in value.items())
-    np = sys.modules.get("numpy")
-    return np is not None and isinstance(value, np.ndarray | np.generic)  # compared elementwise: no byte shortcut
+    def of(cls, payloads: list[bytes], descriptions: Sequence[int], cpu: list[float]) -> GroundTruth:
+        """From the outputs' ``_codec.describe_output`` bytes."""
+        floats = [bool(d & _codec.FLOATS) for d in descriptions]
+        return cls(payloads, floats, [not d & _codec.HAS_NAN for d in descriptions], cpu)
 
 
 # ---------------------------------------------------------------- judge
@@ -322,9 +289,9 @@ class DifferentialJudge:
             pass
         truth = self._reference_run(task)
         stored = {p: (t.payloads, t.floats, t.byte_equal_ok, t.cpu) for p, t in truth.items()}
-        _write_atomically(path, _codec.dump_output(stored))
+        _write_atomically(path, lambda f: pickle.dump(stored, f, protocol=5))  # no 240 MB copy in memory
         cost = sum(sum(t.cpu) for t in truth.values())
-        _write_atomically(path.with_suffix(".cost"), f"{cost:.6f}\n".encode())
+        _write_atomically(path.with_suffix(".cost"), lambda f: f.write(f"{cost:.6f}\n".encode()))
         return truth
 
     def expected_cost(self, task: Task) -> float:
@@ -348,6 +315,7 @@ class DifferentialJudge:
             cpu_limits=[REFERENCE_CPU_LIMIT] * n,
             wall_limits=[WALL_FACTOR * REFERENCE_CPU_LIMIT] * n,
             load_wall=30.0,
+            describe=True,
             limits=replace(self.limits, memory_bytes=REFERENCE_MEMORY),
         )
         result = self.sandbox.run(job)
@@ -356,24 +324,25 @@ class DifferentialJudge:
             phase = "base" if failed.index < len(task.tests["base"]) else "plus"
             why = failed.error or "timed out"
             raise InfrastructureError(f"{task.task_id}: the canonical solution fails its own {phase} tests: {why}")
-        if result.load_error is not None or not result.complete:
+        if result.load_error is not None or not result.complete or len(result.descriptions) != n:
             why = result.load_error or f"the process {result.how_it_ended}"
             raise InfrastructureError(f"{task.task_id}: the canonical solution fails its own tests: {why}")
         truth, start = {}, 0
         for phase in phases:
-            calls = result.calls[start : start + len(task.tests[phase])]
-            start += len(calls)
-            truth[phase] = self._ground_truth_of(task, calls)
+            end = start + len(task.tests[phase])
+            truth[phase] = self._ground_truth_of(task, result.calls[start:end], result.descriptions[start:end])
+            start = end
         return truth
 
     @staticmethod
-    def _ground_truth_of(task: Task, calls: list[Call]) -> GroundTruth:
+    def _ground_truth_of(task: Task, calls: list[Call], descriptions: bytes) -> GroundTruth:
         payloads = [c.payload for c in calls]  # pickled by the runner, as answers are
-        outputs = [c.value for c in calls]
+        cpu = [c.cpu for c in calls]
         if task.oracle == "not_none":  # outputs that cannot be compared: only whether there was one
-            outputs = [o is not None for o in outputs]
+            outputs = [c.value is not None for c in calls]
             payloads = [_codec.dump_output(o) for o in outputs]
-        return GroundTruth.of(payloads, outputs, [c.cpu for c in calls])
+            return GroundTruth.of(payloads, [_codec.describe_output(o) for o in outputs], cpu)
+        return GroundTruth.of(payloads, descriptions, cpu)
 
 
 def ground_truth_dir(root: Path, dataset: Dataset | UnitDataset, python: str) -> Path:
@@ -391,10 +360,10 @@ def _file_name(task: Task) -> str:
     return task.task_id.replace("/", "_")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
-        f.write(data)
+        write(f)
     os.replace(tmp, path)
 
 

@@ -138,6 +138,33 @@ def test_normal_job(sandbox: ProcessSandbox) -> None:
     assert result.complete and result.ended == "exit" and result.exit_code == 0
 
 
+def test_a_describing_job_says_which_outputs_are_floats_and_which_hold_a_nan(sandbox: ProcessSandbox) -> None:
+    # the reference's job: the trusted side learns this without unpickling 240 MB of outputs
+    calls = [(1.5,), (float("nan"),), ([1, "a"],), ([0.5, float("nan")],), ("x" * 200_000,)]
+    result = run(sandbox, "def f(x): return x", calls, describe=True)
+    floats, nan = _codec.FLOATS, _codec.HAS_NAN
+    assert list(result.descriptions) == [floats, floats | nan, 0, floats | nan, 0], result
+    assert result.calls[4].value == "x" * 200_000  # a payload written apart from its header
+    assert run(sandbox, "def f(x): return x", calls).descriptions == b""
+
+
+def test_a_candidate_can_use_threads(sandbox: ProcessSandbox) -> None:
+    # the runner inherits the zygote's threading state as is (its at-fork handler is skipped)
+    code = """
+    import threading
+    def f(n):
+        found = []
+        workers = [threading.Thread(target=found.append, args=(i,)) for i in range(n)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return sorted(found), threading.current_thread() is threading.main_thread(), threading.active_count()
+    """
+    result = run(sandbox, code, [(4,)])
+    assert [c.value for c in result.calls] == [([0, 1, 2, 3], True, 1)], result
+
+
 # ---------------------------------------------------------------- time
 
 

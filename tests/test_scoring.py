@@ -14,6 +14,7 @@ from pytest_convcode import datasets
 from pytest_convcode.datasets import DatasetError
 from pytest_convcode.judge import GroundTruth, outputs_match
 from pytest_convcode.metrics import pass_at_k, summarize
+from pytest_convcode.sandbox import _codec
 from pytest_convcode.sandbox._codec import Opaque
 from pytest_convcode.tasks import Task
 
@@ -92,7 +93,7 @@ NAN = float("nan")
     ],
 )
 def test_ground_truth_knows_float_outputs_and_which_hold_a_nan(output: object, floats: bool, nan: bool) -> None:
-    truth = GroundTruth.of([b""], [output], [0.0])
+    truth = GroundTruth.of([b""], [_codec.describe_output(output)], [0.0])  # as the reference's runner describes it
     assert truth.floats == [floats]
     assert truth.byte_equal_ok == [not nan]
 

@@ -47,6 +47,7 @@ class CallJob:
     load_wall: float = 5.0
     stop_on_error: bool = True
     guard: str | None = None  # "evalplus": disable what EvalPlus's evaluator disables
+    describe: bool = False  # also say what each output is (``_codec.describe_output``): for references
     limits: Limits = field(default_factory=Limits)
 
 
@@ -110,6 +111,7 @@ class ExecResult(Ending):
     calls: list[Call]
     load_error: str | None  # None: loaded; else the traceback, or "" when the process ended first
     complete: bool  # the runner reached the end of its inputs
+    descriptions: bytes = b""  # a ``describe`` job's: one ``_codec.describe_output`` byte per OK call
 
 
 @dataclass(frozen=True)

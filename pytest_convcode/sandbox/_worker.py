@@ -68,6 +68,7 @@ PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 CAP_DAC_READ_SEARCH = 2
 UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host: unique among live jobs
 OUTPUT_TAIL = 8192
+BIG_PAYLOAD = 1 << 16  # a record's payload this large is written apart from its header
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 # Test jobs: no display for matplotlib, and the time zone and thread count that BigCodeBench's
 # evaluator sets, so that tests about local times and floating-point sums see what it sees.
@@ -279,7 +280,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _record(fd: int, kind: int, index: int = 0, cpu: float = 0.0, payload: bytes = b"") -> None:
-    _write_all(fd, _codec.RECORD.pack(kind, index, cpu, len(payload)) + payload)
+    header = _codec.RECORD.pack(kind, index, cpu, len(payload))
+    if len(payload) < BIG_PAYLOAD:
+        _write_all(fd, header + payload)
+    else:  # not copied into one more buffer (outputs reach 150 MB)
+        _write_all(fd, header)
+        _write_all(fd, payload)
 
 
 # EvalPlus's "reliability guard" disables these before running a candidate; the
@@ -327,22 +333,26 @@ def _become(uid: int, keep_read: bool) -> None:
         _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0)
 
 
-class _Current:
-    """The call in progress, for the timer handler (index -1: between calls)."""
+class _CallState:
+    """The call in progress, for the timer handler (index -1: between calls). An instance:
+    setting a class attribute flushes the type cache, and the loop sets these at every call."""
 
-    index = -1
-    started = 0.0
-    fired = 0
-    results = -1
+    __slots__ = ("fired", "index", "results", "started")
+
+    def __init__(self) -> None:
+        self.index, self.started, self.fired, self.results = -1, 0.0, 0, -1
+
+
+_current = _CallState()
 
 
 def _on_timer(signum: int, frame: Any) -> None:
-    if _Current.index < 0:  # a call's timer running out after it returned: the next call re-arms it
+    if _current.index < 0:  # a call's timer running out after it returned: the next call re-arms it
         return
-    _Current.fired += 1
-    if _Current.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
-        cpu = time.process_time() - _Current.started
-        _record(_Current.results, _codec.TIMEOUT, _Current.index, cpu)
+    _current.fired += 1
+    if _current.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
+        cpu = time.process_time() - _current.started
+        _record(_current.results, _codec.TIMEOUT, _current.index, cpu)
         os._exit(0)
     raise CallTimeout
 
@@ -479,20 +489,23 @@ def run_job(job: dict[str, Any], results: int, workdir: str, isolation: _Isolati
     _record(results, _codec.LOADED)
 
     inputs = pickle.loads(job["inputs"])
-    _Current.results = results
+    describe, descriptions = job.get("describe"), bytearray()
+    _current.results = results
     # Per call: two timers armed, and no syscalls to disarm them (the handler ignores them between
     # calls); a HumanEval+ run makes 250,000 calls, where each syscall costs a second.
     setitimer, clock = signal.setitimer, time.process_time
     for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"], strict=False)):
         start = clock()
-        _Current.index, _Current.started, _Current.fired = i, start, 0
+        _current.index, _current.started, _current.fired = i, start, 0
         try:
             setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
             setitimer(signal.ITIMER_REAL, wall_limit, 0.05)
             out = fn(*args)  # type: ignore[misc]
-            _Current.index = -1
+            _current.index = -1
             cpu = clock() - start
             _record(results, _codec.OK, i, cpu, _codec.dump_output(out))
+            if describe:
+                descriptions.append(_codec.describe_output(out))
         except CallTimeout:
             _disarm()
             _record(results, _codec.TIMEOUT, i, clock() - start)
@@ -503,6 +516,8 @@ def run_job(job: dict[str, Any], results: int, workdir: str, isolation: _Isolati
             _record(results, _codec.ERROR, i, clock() - start, traceback.format_exc(limit=-8).encode())
             if job["stop_on_error"]:
                 break
+    if describe:
+        _record(results, _codec.DESCRIPTIONS, payload=bytes(descriptions))
     _record(results, _codec.DONE)
     os._exit(0)
 
@@ -513,7 +528,7 @@ def _name_process(name: bytes) -> None:
 
 
 def _disarm() -> None:
-    _Current.index = -1
+    _current.index = -1
     signal.setitimer(signal.ITIMER_PROF, 0)
     signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -918,6 +933,18 @@ def _preload(extra: list[str]) -> None:
     # Forks share these objects' pages until written; a garbage collection in a fork would
     # write to every one of them (a page fault each, ~10 us here). Frozen, it skips them.
     gc.freeze()
+    _skip_threading_after_fork()
+
+
+def _skip_threading_after_fork() -> None:
+    """threading's at-fork handler rebuilds its bookkeeping in every child: some 90 page
+    faults, ~0.4 ms of each job here. The zygote runs one thread, so what a runner inherits
+    is already right: the handler (registered by reference, hence its code) does nothing."""
+    import threading
+
+    handler = getattr(threading, "_after_fork", None)
+    if threading.active_count() == 1 and isinstance(handler, types.FunctionType):
+        handler.__code__ = (lambda: None).__code__
 
 
 def _enter_pid_namespace(sock: socket.socket) -> bool:

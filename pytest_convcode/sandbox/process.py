@@ -225,15 +225,16 @@ def _records(
     records there: the calls (or tests) after that point count as not run.
     """
     view = memoryview(raw)
-    records = []
+    unpack, head = _codec.RECORD.unpack_from, _codec.RECORD.size  # a run may hold millions of records
+    records: list[tuple[int, int, float, memoryview]] = []
     pos = 0
-    while pos + _codec.RECORD.size <= stop:
-        kind, index, cpu, size = _codec.RECORD.unpack_from(raw, pos)
-        if kind not in kinds or pos + _codec.RECORD.size + size > stop:
+    while pos + head <= stop:
+        kind, index, cpu, size = unpack(raw, pos)
+        end = pos + head + size
+        if kind not in kinds or end > stop:
             break
-        pos += _codec.RECORD.size
-        records.append((kind, index, cpu, view[pos : pos + size]))
-        pos += size
+        records.append((kind, index, cpu, view[pos + head : end]))
+        pos = end
     return records, pos != stop
 
 
@@ -253,10 +254,14 @@ def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
     trailer, stop = _trailer(raw, overflow)
     calls: dict[int, Call] = {}
     load_error: str | None = ""  # no record at all: the process ended before loading finished
+    descriptions = b""
     complete = ready = False
     records, garbled = _records(raw, stop)
     for kind, index, cpu, payload in records:
-        if not ready:  # the runner's first record, written before the candidate starts
+        if kind == _codec.OK and ready:  # most records: checked first
+            if index < n_inputs and index not in calls:
+                calls[index] = Call(index, "ok", bytes(payload), "", cpu)  # unpickled only when needed
+        elif not ready:  # the runner's first record, written before the candidate starts
             ready = kind == _codec.READY
             if not ready:
                 break
@@ -266,14 +271,17 @@ def _parse(raw: bytearray, n_inputs: int, overflow: bool) -> ExecResult:
             load_error = bytes(payload).decode("utf-8", "replace")
         elif kind == _codec.DONE:
             complete = True
+        elif kind == _codec.DESCRIPTIONS:
+            descriptions = bytes(payload)
         elif index < n_inputs and index not in calls:
-            calls[index] = _call(kind, index, cpu, payload)
+            calls[index] = _failed_call(kind, index, cpu, payload)
     if not ready:
         raise InfrastructureError(f"the sandbox could not set up the job:\n{trailer['output'][-3000:]}")
     return ExecResult(
         calls=[calls[i] for i in sorted(calls)],
         load_error=load_error,
         complete=complete and len(calls) == n_inputs,
+        descriptions=descriptions,
         **_ending(trailer, overflow, garbled),
     )
 
@@ -291,12 +299,10 @@ def _ending(trailer: dict[str, Any], overflow: bool, garbled: bool) -> dict[str,
     }
 
 
-def _call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:
+def _failed_call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:
     if kind == _codec.TIMEOUT:
         return Call(index, "timeout", cpu=cpu)
-    if kind == _codec.ERROR:
-        return Call(index, "error", error=bytes(payload).decode("utf-8", "replace"), cpu=cpu)
-    return Call(index, "ok", payload=bytes(payload), cpu=cpu)  # unpickled only when needed
+    return Call(index, "error", error=bytes(payload).decode("utf-8", "replace"), cpu=cpu)
 
 
 def _parse_suite(raw: bytearray, job: TestJob, overflow: bool) -> SuiteResult:

@@ -225,6 +225,28 @@ def test_c_level_loop_ends_at_the_cpu_limit(sandbox: ProcessSandbox) -> None:
     assert_healthy(sandbox)
 
 
+def test_each_call_gets_its_whole_limit_though_the_timers_were_armed_calls_before(sandbox: ProcessSandbox) -> None:
+    # calls with equal limits share one arming of the timers: the last call here starts after
+    # they have run most of their course, yet must get all of its own CPU and wall limit
+    code = """
+    import time
+    def f(cpu, wall):
+        start = time.process_time()
+        while time.process_time() - start < cpu:
+            pass
+        time.sleep(wall)
+        return "done"
+    """
+    on_cpu = [(0.02, 0.0)] * 15 + [(0.3, 0.0), (0.6, 0.0)]
+    result = run(sandbox, code, on_cpu, cpu=0.4, wall=20.0, stop_on_error=False)
+    assert [c.status for c in result.calls] == ["ok"] * 16 + ["timeout"], result
+    assert 0.3 <= result.calls[16].cpu < 0.7
+    asleep = [(0.0, 0.05)] * 15 + [(0.0, 0.7), (0.0, 3.0)]
+    result = run(sandbox, code, asleep, cpu=1.0, wall=1.0, stop_on_error=False)
+    assert [c.status for c in result.calls] == ["ok"] * 16 + ["timeout"], result
+    assert_healthy(sandbox)
+
+
 def test_sleep_is_ended_by_the_wall_limit(sandbox: ProcessSandbox) -> None:
     start = time.monotonic()
     result = run(sandbox, "import time\ndef f(x):\n    time.sleep(60)\n", cpu=1.0, wall=1.0)

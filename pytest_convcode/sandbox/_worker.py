@@ -69,6 +69,7 @@ CAP_DAC_READ_SEARCH = 2
 UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host: unique among live jobs
 OUTPUT_TAIL = 8192
 BIG_PAYLOAD = 1 << 16  # a record's payload this large is written apart from its header
+TIMER_REPEAT = 0.05  # after a call's timer first fires, it fires again this often (CPU or wall seconds)
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 # Test jobs: no display for matplotlib, and the time zone and thread count that BigCodeBench's
 # evaluator sets, so that tests about local times and floating-point sums see what it sees.
@@ -334,25 +335,69 @@ def _become(uid: int, keep_read: bool) -> None:
 
 
 class _CallState:
-    """The call in progress, for the timer handler (index -1: between calls). An instance:
-    setting a class attribute flushes the type cache, and the loop sets these at every call."""
+    """The call in progress, for the timer handler (index -1: between calls), and the call each
+    timer was last armed in (-1: not running for the limits below). An instance: setting a
+    class attribute flushes the type cache, and the loop sets these at every call."""
 
-    __slots__ = ("fired", "index", "results", "started")
+    __slots__ = (
+        "cpu_armed",
+        "cpu_limit",
+        "fired",
+        "index",
+        "results",
+        "started",
+        "wall_armed",
+        "wall_limit",
+        "wall_started",
+    )
 
     def __init__(self) -> None:
-        self.index, self.started, self.fired, self.results = -1, 0.0, 0, -1
+        self.index, self.fired, self.results = -1, 0, -1
+        self.started = self.wall_started = self.cpu_limit = self.wall_limit = 0.0
+        self.cpu_armed = self.wall_armed = -1
+
+    def arm(self, cpu_limit: float, wall_limit: float) -> None:
+        """Arm the timers for the call starting now, unless they already run for these limits:
+        a HumanEval+ run makes 250,000 calls, mostly with equal limits, and two syscalls a call
+        cost a second. A timer armed in an earlier call fires early; the handler then re-arms it
+        for what is left of this call's own limit."""
+        if self.cpu_armed < 0 or cpu_limit != self.cpu_limit:
+            signal.setitimer(signal.ITIMER_PROF, cpu_limit, TIMER_REPEAT)
+            self.cpu_limit, self.cpu_armed = cpu_limit, self.index
+        if self.wall_armed < 0 or wall_limit != self.wall_limit:
+            signal.setitimer(signal.ITIMER_REAL, wall_limit, TIMER_REPEAT)
+            self.wall_limit, self.wall_armed = wall_limit, self.index
+
+    def disarm(self) -> None:
+        self.index = self.cpu_armed = self.wall_armed = -1
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 _current = _CallState()
 
 
 def _on_timer(signum: int, frame: Any) -> None:
-    if _current.index < 0:  # a call's timer running out after it returned: the next call re-arms it
+    call = _current
+    if call.index < 0:  # a timer running out between calls: the next call arms it afresh
+        call.cpu_armed = call.wall_armed = -1
         return
-    _current.fired += 1
-    if _current.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
-        cpu = time.process_time() - _current.started
-        _record(_current.results, _codec.TIMEOUT, _current.index, cpu)
+    cpu = signum == signal.SIGPROF
+    if (call.cpu_armed if cpu else call.wall_armed) != call.index:  # armed in an earlier call
+        if cpu:
+            left = call.cpu_limit - (time.process_time() - call.started)
+        else:
+            left = call.wall_limit - (time.monotonic() - call.wall_started)
+        if left > 0:
+            signal.setitimer(signal.ITIMER_PROF if cpu else signal.ITIMER_REAL, left, TIMER_REPEAT)
+            if cpu:
+                call.cpu_armed = call.index
+            else:
+                call.wall_armed = call.index
+            return
+    call.fired += 1
+    if call.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
+        _record(call.results, _codec.TIMEOUT, call.index, time.process_time() - call.started)
         os._exit(0)
     raise CallTimeout
 
@@ -490,29 +535,27 @@ def run_job(job: dict[str, Any], results: int, workdir: str, isolation: _Isolati
 
     inputs = pickle.loads(job["inputs"])
     describe, descriptions = job.get("describe"), bytearray()
-    _current.results = results
-    # Per call: two timers armed, and no syscalls to disarm them (the handler ignores them between
-    # calls); a HumanEval+ run makes 250,000 calls, where each syscall costs a second.
-    setitimer, clock = signal.setitimer, time.process_time
+    call = _current
+    call.results = results
+    clock, wall_clock = time.process_time, time.monotonic
     for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"], strict=False)):
         start = clock()
-        _current.index, _current.started, _current.fired = i, start, 0
+        call.index, call.started, call.wall_started, call.fired = i, start, wall_clock(), 0
         try:
-            setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
-            setitimer(signal.ITIMER_REAL, wall_limit, 0.05)
+            call.arm(cpu_limit, wall_limit)
             out = fn(*args)  # type: ignore[misc]
-            _current.index = -1
+            call.index = -1  # from here on, a timer running out is not this call's
             cpu = clock() - start
             _record(results, _codec.OK, i, cpu, _codec.dump_output(out))
             if describe:
                 descriptions.append(_codec.describe_output(out))
         except CallTimeout:
-            _disarm()
+            call.disarm()
             _record(results, _codec.TIMEOUT, i, clock() - start)
             if job["stop_on_error"]:
                 break
         except BaseException:  # SystemExit, KeyboardInterrupt and friends are a failed call
-            _disarm()
+            call.disarm()
             _record(results, _codec.ERROR, i, clock() - start, traceback.format_exc(limit=-8).encode())
             if job["stop_on_error"]:
                 break
@@ -525,12 +568,6 @@ def run_job(job: dict[str, Any], results: int, workdir: str, isolation: _Isolati
 def _name_process(name: bytes) -> None:
     """What ps, top and perf call this process (the command line stays the interpreter's)."""
     _libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
-
-
-def _disarm() -> None:
-    _current.index = -1
-    signal.setitimer(signal.ITIMER_PROF, 0)
-    signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def run_tests(job: dict[str, Any], results: int) -> None:

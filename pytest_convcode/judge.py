@@ -226,6 +226,8 @@ class DifferentialJudge:
         if result.load_error is not None:
             why = result.load_error.strip() or f"the process {result.how_it_ended} before it finished loading"
             return PhaseResult(phase, NOT_RUN * n, f"the program did not load: {_cut(why, 2000)}")
+        if task.oracle == "exact" and all(truth.byte_equal_ok) and [c.payload for c in result.calls] == truth.payloads:
+            return PhaseResult(phase, PASSED * n, "")  # the reference's very bytes, call by call: at C speed
         calls = {c.index: c for c in result.calls}
         statuses, failure, atol = [], "", task.atol
         for i in range(n):

@@ -75,13 +75,6 @@ ORACLES: dict[str, Callable[[Any, Any, Sequence[Any], float], bool]] = {
 }
 
 
-def _numpy() -> Any:
-    """numpy, imported only when a comparison needs it: it costs each pytest process ~0.1 s."""
-    import numpy
-
-    return numpy
-
-
 def outputs_match(task: Task, args: Sequence[Any], out: Any, exp: Any, atol: float) -> tuple[bool, float]:
     """EvalPlus's rule for one call; returns (verdict, the tolerance for the next calls).
 
@@ -100,7 +93,9 @@ def outputs_match(task: Task, args: Sequence[Any], out: Any, exp: Any, atol: flo
             return False, atol
         if isinstance(exp, (list, tuple)) and len(out) != len(exp):
             return False, atol
-        return bool(_numpy().allclose(out, exp, rtol=1e-07, atol=atol)), atol
+        import numpy  # here, where a comparison needs it: imported at start it costs each process ~0.1 s
+
+        return bool(numpy.allclose(out, exp, rtol=1e-07, atol=atol)), atol
     except Exception:
         return False, atol
 

@@ -9,7 +9,9 @@ HumanEval+'s schema, each a one-line function) are run three ways, in one go:
 2. ours, execution only: ``pytest --model reference`` over the same problems
    (the cost of running and judging them, no generation);
 3. ours: ``pytest --model bench --base-url ... --max-concurrency N -n W --cache refresh``
-   (a fresh cache file: every answer is requested; its timestamps show when the last arrived).
+   (a fresh cache file: every answer is requested; its timestamps show when the last arrived);
+4. the floor: ``pytest -n W -p no:convcode`` over as many empty test functions, what pytest and
+   xdist alone cost for that many items, before any answer is asked for, run or judged.
 
 It prints each wall time (and the CPU seconds of each pytest run), the ideal
 (problems / concurrency x delay + execution only), and the ratios. Target: ours within
@@ -78,26 +80,41 @@ async def plain_loop(url: str, model: str, problems: list[dict[str, Any]], concu
     return elapsed
 
 
-def pytest_run(args: list[str], cwd: Path) -> tuple[float, float, dict[str, Any]]:
-    """Wall and CPU seconds of one pytest run, and its summary. Every process of a run is waited
-    for (the sandbox's runners by its zygote, the zygote by the worker), so the CPU of them all
-    adds up in RUSAGE_CHILDREN."""
+def timed_pytest(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one pytest run. Every process of a run is waited for (the
+    sandbox's runners by its zygote, the zygote by the worker), so the CPU of them all adds
+    up in RUSAGE_CHILDREN."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "pytest"), str(SUITE), "-q", "-p", "no:randomly", *args],
+        [str(Path(sys.executable).parent / "pytest"), "-q", "-p", "no:randomly", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
     )
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         sys.exit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def pytest_run(args: list[str], cwd: Path) -> tuple[float, float, dict[str, Any]]:
+    """A run of the suite: wall and CPU seconds, and its summary."""
+    elapsed, cpu = timed_pytest([str(SUITE), *args], cwd)
     run_id = args[args.index("--run-id") + 1]
     summary = json.loads((cwd / "reports" / run_id / "summary.json").read_text())
     return elapsed, cpu, summary
+
+
+def floor_run(work: Path, problems: int, workers: int) -> tuple[float, float]:
+    """pytest and xdist alone over ``problems`` empty items: no plugin, no answer, no sandbox."""
+    folder = work / "floor"
+    folder.mkdir()
+    (folder / "test_floor.py").write_text(
+        f"import pytest\n\n\n@pytest.mark.parametrize('i', range({problems}))\ndef test_item(i):\n    pass\n"
+    )
+    return timed_pytest(["-n", str(workers), "-p", "no:convcode", "-p", "no:cacheprovider", "test_floor.py"], folder)
 
 
 def main() -> None:
@@ -138,6 +155,7 @@ def main() -> None:
         made = len(server.requests) - asked
         assert made == a.problems, f"{made} requests for {a.problems} problems"
         passed = summary["scores"]["humaneval+"]["passed"]
+        floor, floor_cpu = floor_run(work, a.problems, a.workers)
 
     ideal_generation = a.problems / a.concurrency * a.delay
     print(f"{a.problems} problems, server delay {a.delay} s, concurrency {a.concurrency}, pytest -n {a.workers}")
@@ -148,9 +166,11 @@ def main() -> None:
     print(f"    {passed}/{a.problems} passed; CPU s: all of pytest's processes (not the loopback server's)")
     print(f"  ours, last answer in (from pytest's start)         {generated:8.2f} s")
     print(f"  ideal, generation + execution                      {ideal_generation + exec_only:8.2f} s")
+    print(f"  floor: pytest -n {a.workers} over {a.problems} empty items, no plugin   {floor:8.2f} s   ({floor_cpu:.1f} CPU s)")
     print(f"ours / (plain + execution only) = {ours / (plain + exec_only):.2f}x   (target <= 1.3x)")
     print(f"ours, generation only / plain   = {generated / plain:.2f}x   (pytest start-up included)")
     print(f"ours / plain                    = {ours / plain:.2f}x   (ours also runs and judges every answer)")
+    print(f"floor / plain                   = {floor / plain:.2f}x   (pytest and xdist alone, nothing asked or run)")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def main() -> None:
     print(f"    {passed}/{a.problems} passed; CPU s: all of pytest's processes (not the loopback server's)")
     print(f"  ours, last answer in (from pytest's start)         {generated:8.2f} s")
     print(f"  ideal, generation + execution                      {ideal_generation + exec_only:8.2f} s")
-    print(f"  floor: pytest -n {a.workers} over {a.problems} empty items, no plugin   {floor:8.2f} s   ({floor_cpu:.1f} CPU s)")
+    print(f"  floor: pytest and xdist alone, empty items         {floor:8.2f} s   ({floor_cpu:.1f} CPU s)")
     print(f"ours / (plain + execution only) = {ours / (plain + exec_only):.2f}x   (target <= 1.3x)")
     print(f"ours, generation only / plain   = {generated / plain:.2f}x   (pytest start-up included)")
     print(f"ours / plain                    = {ours / plain:.2f}x   (ours also runs and judges every answer)")

@@ -50,6 +50,7 @@ ANSWER = pytest.StashKey[Answer]()
 SERVER = pytest.StashKey[Any]()  # the `vllm serve` that --autorun started
 TIMINGS = pytest.StashKey[dict[str, float]]()
 PREDICTION = pytest.StashKey[ReasoningVerdict]()
+DATA_PROBLEM = pytest.StashKey[str]()  # on the collector of a suite whose data set cannot be used
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -387,10 +388,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         problem = ""
     if problem:  # a bad data or samples file: its message, no harness traceback
+        collector = metafunc.definition.parent
+        assert collector is not None  # a test function is always collected by a module or class
+        collector.stash[DATA_PROBLEM] = problem
         pytest.fail(problem, pytrace=False)
     for note in notes:
         warnings.warn(note, stacklevel=1)
     metafunc.parametrize("convcode_case", cases, ids=[c.id for c in cases])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """The report of a module whose data set cannot be used says so; the attribute crosses
+    from an xdist worker to the controller with the report."""
+    report = yield
+    problem = collector.stash.get(DATA_PROBLEM, None)
+    if problem is not None:
+        report.convcode_usage_error = problem
+    return report
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -676,11 +691,21 @@ def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[st
 
 
 class _LogHook:
-    """Writes each item's record on the controller as its report arrives (a plugin
-    object, because ``pytest_runtest_logreport`` is not given the config)."""
+    """Writes each item's record on the controller as its report arrives, and stops the run
+    on a collect report that names a bad data set (a plugin object, because the report hooks
+    are not given the config)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.run = config.stash[RUN]
+        self.controller = not hasattr(config, "workerinput")
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal lists it as an error of collection
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A data set that cannot be used is a usage error (exit status 4, one line), as a bad
+        option or samples file is; under xdist the worker's collect report carries it here."""
+        problem = getattr(report, "convcode_usage_error", None)
+        if problem is not None and self.controller:
+            raise pytest.UsageError(problem)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.run.log is None:

@@ -206,7 +206,8 @@ def test_tasks_come_from_a_file_and_an_unknown_one_is_named(pytester: pytest.Pyt
         ["test_humaneval.py::test_humaneval?HumanEval/3?", "*HumanEval/7*", "2 tests collected*"]
     )
     wrong = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tasks", "HumanEval/3,HumanEval/999")
-    wrong.stdout.fnmatch_lines(["*--tasks names 1 tasks that humaneval lacks, e.g. 'HumanEval/999'*"])
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    wrong.stderr.fnmatch_lines(["ERROR: --tasks names 1 tasks that humaneval lacks, e.g. 'HumanEval/999'"])
 
 
 def test_a_task_whose_reference_fails_here_is_an_environment_error(pytester: pytest.Pytester) -> None:

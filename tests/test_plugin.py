@@ -90,16 +90,19 @@ def test_unknown_model_is_a_usage_error_listing_the_known_ones(suite: pytest.Pyt
     result.stderr.fnmatch_lines(["*unknown model 'gpt-17'; known models: *reference, replay:PATH*; aliases: *ds6.7b*"])
 
 
-def test_malformed_data_file_names_the_file_line_and_field(suite: pytest.Pytester) -> None:
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_malformed_data_file_is_a_usage_error_naming_the_file_line_and_field(
+    suite: pytest.Pytester, workers: str
+) -> None:
     good = {"task_id": "T/0", "prompt": "", "entry_point": "f", "canonical_solution": "def f(): return 1\n"}
     good |= {"base_input": [[]], "plus_input": [], "atol": 0}
     bad = dict(good, task_id="T/1")
     del bad["entry_point"]
     data = suite.path / "data.jsonl"
     data.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
-    result, records = run(suite, "--dataset-path", str(data))
-    assert result.ret == pytest.ExitCode.INTERRUPTED and records == []
-    result.stdout.fnmatch_lines([f"{data}:2: field 'entry_point' is missing"])
+    result, records = run(suite, "--dataset-path", str(data), "-n", workers)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and records == []
+    assert result.stderr.lines[0] == f"ERROR: {data}:2: field 'entry_point' is missing"
 
 
 def test_malformed_samples_file_names_the_line(suite: pytest.Pytester) -> None:

@@ -83,15 +83,15 @@ def test_a_replayed_generations_file_scores_as_computed_by_hand(cruxeval: pytest
 
 def test_conversations_are_for_code_generation_only(cruxeval: pytest.Pytester) -> None:
     result = crux(cruxeval, "--feedback", "cf")
-    result.stdout.fnmatch_lines(["*cruxeval predicts what code does, in one turn: --feedback is for code generation*"])
-    assert result.ret != 0
+    result.stderr.fnmatch_lines(["ERROR: cruxeval predicts what code does, in one turn: --feedback is for code*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_codeglance_needs_the_users_copy(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_codeglance=(ROOT / "suites/codeglance/test_codeglance.py").read_text())
     result = run(pytester)
-    result.stdout.fnmatch_lines(["*codeglance needs --dataset-path*licence is unstated*"])
-    assert result.ret != 0
+    result.stderr.fnmatch_lines(["ERROR: codeglance needs --dataset-path*licence is unstated*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_codeglance_with_rag_asks_with_the_api_docs_and_scores_by_feature(pytester: pytest.Pytester) -> None:

@@ -63,6 +63,9 @@ PARENT = textwrap.dedent(
     from pathlib import Path
     from pytest_convcode.models import vllm
 
+    # Ctrl-C as in a terminal, even where the tests run as a background job (which starts
+    # with SIGINT ignored, and so would this process)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     vllm.STOP_GRACE_SECONDS = 0.3
     server = vllm.VllmServer(vllm.ServeOptions(model="m", executable=sys.argv[1]), Path(sys.argv[2]))
     print("starting", flush=True)

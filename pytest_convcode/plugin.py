@@ -697,14 +697,14 @@ class _LogHook:
 
     def __init__(self, config: pytest.Config) -> None:
         self.run = config.stash[RUN]
-        self.controller = not hasattr(config, "workerinput")
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal lists it as an error of collection
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A data set that cannot be used is a usage error (exit status 4, one line), as a bad
-        option or samples file is; under xdist the worker's collect report carries it here."""
+        option or samples file is; under xdist the worker's collect report carries it to the
+        controller, the process that keeps the run's log."""
         problem = getattr(report, "convcode_usage_error", None)
-        if problem is not None and self.controller:
+        if problem is not None and self.run.log is not None:
             raise pytest.UsageError(problem)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -14,9 +14,11 @@ HumanEval+'s schema, each a one-line function) are run three ways, in one go:
    xdist alone cost for that many items, before any answer is asked for, run or judged.
 
 It prints each wall time (and the CPU seconds of each pytest run), the ideal
-(problems / concurrency x delay + execution only), and the ratios. Target: ours within
-1.3x of plain + execution only, i.e. generating inside the harness costs about what
-generating first and scoring after does.
+(problems / concurrency x delay + execution only), and the ratios. Issue 3's target is ours
+within 1.3x of plain. On two cores the run is bound by CPU, and the target is out of reach
+there (``bench/README.md`` has the figures, ``bench/sandbox_cost.py`` measures the sandbox's
+share); ours / (plain + execution only) compares with what a user would otherwise do,
+generating first and scoring after.
 
     .venv/bin/python bench/endpoint_concurrency.py [--problems 1000] [--concurrency 64] [--workers 2]
 """
@@ -167,9 +169,9 @@ def main() -> None:
     print(f"  ours, last answer in (from pytest's start)         {generated:8.2f} s")
     print(f"  ideal, generation + execution                      {ideal_generation + exec_only:8.2f} s")
     print(f"  floor: pytest and xdist alone, empty items         {floor:8.2f} s   ({floor_cpu:.1f} CPU s)")
-    print(f"ours / (plain + execution only) = {ours / (plain + exec_only):.2f}x   (target <= 1.3x)")
+    print(f"ours / plain                    = {ours / plain:.2f}x   (issue 3's target <= 1.3x; ours also judges)")
+    print(f"ours / (plain + execution only) = {ours / (plain + exec_only):.2f}x   (generate first, score after)")
     print(f"ours, generation only / plain   = {generated / plain:.2f}x   (pytest start-up included)")
-    print(f"ours / plain                    = {ours / plain:.2f}x   (ours also runs and judges every answer)")
     print(f"floor / plain                   = {floor / plain:.2f}x   (pytest and xdist alone, nothing asked or run)")
 
 

@@ -533,10 +533,7 @@ def convcode_verdict(
         verdict = judge.unanswered(convcode_case.task, answer.why)
     request.node.stash[VERDICT] = verdict
     request.node.stash[ANSWER] = answer
-    request.node.stash[TIMINGS] = {
-        "generate_s": round(generated - started, 4),
-        "judge_s": round(time.perf_counter() - generated, 4),
-    }
+    _keep_timings(request, started, generated)
     return verdict
 
 
@@ -550,13 +547,19 @@ def _predict(request: pytest.FixtureRequest, case: ReasoningCase) -> ReasoningVe
     verdict = run.reasoning_judge.judge(case.task, extract(answer.text, case.task))
     request.node.stash[ANSWER] = answer
     request.node.stash[PREDICTION] = verdict
+    _keep_timings(request, started, generated)
+    if verdict.environment:
+        pytest.fail(f"the task's code cannot run here: {verdict.explanation}", pytrace=False)
+    return verdict
+
+
+def _keep_timings(request: pytest.FixtureRequest, started: float, generated: float) -> None:
+    """The item's seconds getting its answer (from ``started``) and judging it (from ``generated``
+    until now), for its record."""
     request.node.stash[TIMINGS] = {
         "generate_s": round(generated - started, 4),
         "judge_s": round(time.perf_counter() - generated, 4),
     }
-    if verdict.environment:
-        pytest.fail(f"the task's code cannot run here: {verdict.explanation}", pytrace=False)
-    return verdict
 
 
 def _turn(request: pytest.FixtureRequest, case: TurnCase) -> TurnResult:

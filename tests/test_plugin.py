@@ -55,6 +55,7 @@ def test_k_with_a_task_id_selects_exactly_that_task(suite: pytest.Pytester) -> N
     result, records = run(suite, "-k", "HumanEval/12")
     result.assert_outcomes(passed=1, deselected=163)
     assert [r["task_id"] for r in records] == ["HumanEval/12"]
+    assert records[0]["generate_s"] >= 0 and records[0]["judge_s"] > 0  # judging ran the sandbox
 
 
 def test_several_samples_per_task_give_unbiased_pass_at_k(suite: pytest.Pytester) -> None:

@@ -367,13 +367,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "convcode_case" not in metafunc.fixturenames:
         return
-    suite = getattr(metafunc.module, "SUITE", None)
-    if suite is None:
-        raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set SUITE = '<data set>'")
     run = metafunc.config.stash[RUN]
     cases: list[Case] | list[TurnCase] | list[ReasoningCase]
     notes: list[str] = []
     try:
+        suite = getattr(metafunc.module, "SUITE", None)
+        if suite is None:
+            raise UsageError(f"{metafunc.module.__file__}: a suite module must set SUITE = '<data set>'")
         settings = run.feedback_settings(getattr(metafunc.module, "FEEDBACK", None))
         if run.is_reasoning_suite(suite):
             if settings is not None:
@@ -387,7 +387,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         problem = str(exc)
     else:
         problem = ""
-    if problem:  # a bad data or samples file: its message, no harness traceback
+    if problem:  # a bad suite module, data or samples file: its message, no harness traceback
         collector = metafunc.definition.parent
         assert collector is not None  # a test function is always collected by a module or class
         collector.stash[DATA_PROBLEM] = problem

@@ -106,6 +106,14 @@ def test_malformed_data_file_is_a_usage_error_naming_the_file_line_and_field(
     assert result.stderr.lines[0] == f"ERROR: {data}:2: field 'entry_point' is missing"
 
 
+def test_a_suite_module_without_suite_is_a_usage_error_naming_the_module(pytester: pytest.Pytester) -> None:
+    source = (ROOT / "suites/humaneval/test_humaneval.py").read_text()
+    module = pytester.makepyfile(test_nameless=source.replace('SUITE = "humaneval"', ""))
+    result, _ = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == f"ERROR: {module}: a suite module must set SUITE = '<data set>'"
+
+
 def test_malformed_samples_file_names_the_line(suite: pytest.Pytester) -> None:
     path = suite.path / "samples.jsonl"
     path.write_text(json.dumps(canonical("HumanEval/0")) + '\n{"task_id": "HumanEval/1"}\n')

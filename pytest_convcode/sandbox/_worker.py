@@ -359,14 +359,29 @@ class _CallState:
     def arm(self, cpu_limit: float, wall_limit: float) -> None:
         """Arm the timers for the call starting now, unless they already run for these limits:
         a HumanEval+ run makes 250,000 calls, mostly with equal limits, and two syscalls a call
-        cost a second. A timer armed in an earlier call fires early; the handler then re-arms it
-        for what is left of this call's own limit."""
+        cost a second. A timer armed in an earlier call fires early: see ``rearm``."""
         if self.cpu_armed < 0 or cpu_limit != self.cpu_limit:
             signal.setitimer(signal.ITIMER_PROF, cpu_limit, TIMER_REPEAT)
             self.cpu_limit, self.cpu_armed = cpu_limit, self.index
         if self.wall_armed < 0 or wall_limit != self.wall_limit:
             signal.setitimer(signal.ITIMER_REAL, wall_limit, TIMER_REPEAT)
             self.wall_limit, self.wall_armed = wall_limit, self.index
+
+    def rearm(self, cpu: bool) -> bool:
+        """A timer armed in an earlier call has fired: arm it again for what is left of this
+        call's own limit. False when nothing is left (the call has used up its limit)."""
+        if cpu:
+            left = self.cpu_limit - (time.process_time() - self.started)
+        else:
+            left = self.wall_limit - (time.monotonic() - self.wall_started)
+        if left <= 0:
+            return False
+        signal.setitimer(signal.ITIMER_PROF if cpu else signal.ITIMER_REAL, left, TIMER_REPEAT)
+        if cpu:
+            self.cpu_armed = self.index
+        else:
+            self.wall_armed = self.index
+        return True
 
     def disarm(self) -> None:
         self.index = self.cpu_armed = self.wall_armed = -1
@@ -383,18 +398,8 @@ def _on_timer(signum: int, frame: Any) -> None:
         call.cpu_armed = call.wall_armed = -1
         return
     cpu = signum == signal.SIGPROF
-    if (call.cpu_armed if cpu else call.wall_armed) != call.index:  # armed in an earlier call
-        if cpu:
-            left = call.cpu_limit - (time.process_time() - call.started)
-        else:
-            left = call.wall_limit - (time.monotonic() - call.wall_started)
-        if left > 0:
-            signal.setitimer(signal.ITIMER_PROF if cpu else signal.ITIMER_REAL, left, TIMER_REPEAT)
-            if cpu:
-                call.cpu_armed = call.index
-            else:
-                call.wall_armed = call.index
-            return
+    if (call.cpu_armed if cpu else call.wall_armed) != call.index and call.rearm(cpu):
+        return
     call.fired += 1
     if call.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
         _record(call.results, _codec.TIMEOUT, call.index, time.process_time() - call.started)

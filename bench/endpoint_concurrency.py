@@ -2,7 +2,7 @@
 
 The server (``pytest_convcode.testing.openai_server``) answers every request after
 a fixed delay (default 0.2 s). 1000 single-turn problems (a generated data file of
-HumanEval+'s schema, each a one-line function) are run three ways, in one go:
+HumanEval+'s schema, each a one-line function) are timed four ways, in one go:
 
 1. plain: an asyncio loop that sends the 1000 chat requests with the openai client,
    ``--concurrency`` at a time (what a user would script to generate samples);

@@ -50,7 +50,7 @@ ANSWER = pytest.StashKey[Answer]()
 SERVER = pytest.StashKey[Any]()  # the `vllm serve` that --autorun started
 TIMINGS = pytest.StashKey[dict[str, float]]()
 PREDICTION = pytest.StashKey[ReasoningVerdict]()
-DATA_PROBLEM = pytest.StashKey[str]()  # on the collector of a suite whose data set cannot be used
+USAGE_PROBLEM = pytest.StashKey[str]()  # on the collector of a suite module that cannot be run
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -390,7 +390,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if problem:  # a bad suite module, data or samples file: its message, no harness traceback
         collector = metafunc.definition.parent
         assert collector is not None  # a test function is always collected by a module or class
-        collector.stash[DATA_PROBLEM] = problem
+        collector.stash[USAGE_PROBLEM] = problem
         pytest.fail(problem, pytrace=False)
     for note in notes:
         warnings.warn(note, stacklevel=1)
@@ -399,10 +399,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Any:
-    """The report of a module whose data set cannot be used says so; the attribute crosses
-    from an xdist worker to the controller with the report."""
+    """The report of a suite module that cannot be run (its SUITE, data set or samples) says
+    so; the attribute crosses from an xdist worker to the controller with the report."""
     report = yield
-    problem = collector.stash.get(DATA_PROBLEM, None)
+    problem = collector.stash.get(USAGE_PROBLEM, None)
     if problem is not None:
         report.convcode_usage_error = problem
     return report
@@ -695,7 +695,7 @@ def _record(item: pytest.Item, case: Case, report: pytest.TestReport) -> dict[st
 
 class _LogHook:
     """Writes each item's record on the controller as its report arrives, and stops the run
-    on a collect report that names a bad data set (a plugin object, because the report hooks
+    on a collect report that names a usage problem (a plugin object, because the report hooks
     are not given the config)."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -703,7 +703,7 @@ class _LogHook:
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal lists it as an error of collection
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        """A data set that cannot be used is a usage error (exit status 4, one line), as a bad
+        """A suite that cannot be run is a usage error (exit status 4, one line), as a bad
         option or samples file is; under xdist the worker's collect report carries it to the
         controller, the process that keeps the run's log."""
         problem = getattr(report, "convcode_usage_error", None)

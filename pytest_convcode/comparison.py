@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import UsageError
 from .gates import reported
-from .metrics import score_groups
+from .records import problem_key, solved
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,6 @@ def load_baseline(path: Path) -> Baseline:
     return Baseline(folder, summary, problem_status(records))
 
 
-def problem_key(record: Mapping[str, Any]) -> str:
-    """``suite/task_id``, with the feedback setting of a conversation or the mode of a prediction."""
-    key = f"{record['suite']}/{record['task_id']}"
-    qualifier = record.get("setting") or record.get("mode")
-    return f"{key} {qualifier}" if qualifier else key
-
-
 def problem_status(records: Iterable[Mapping[str, Any]]) -> dict[str, bool | None]:
     """Each problem's outcome: solved, unsolved, or None when any of its items errored."""
     status: dict[str, bool | None] = {}
@@ -58,8 +51,7 @@ def problem_status(records: Iterable[Mapping[str, Any]]) -> dict[str, bool | Non
         if record["outcome"] == "error" or (key in status and status[key] is None):
             status[key] = None
             continue
-        solved = record.get("solved_at") is not None if "setting" in record else all(score_groups(record).values())
-        status[key] = status.get(key, False) or solved
+        status[key] = status.get(key, False) or solved(record)
     return status
 
 

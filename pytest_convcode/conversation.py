@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar, get_args
 
 from .errors import InfrastructureError, UsageError
-from .feedback import Outcome, Setting, compilation_feedback, execution_feedback, simulate
+from .feedback import Outcome, Setting, compilation_feedback, execution_feedback, parse_settings, simulate
 from .feedback.execution import Rule
 from .feedback.turn import Feedback
 from .models import Answer, Message, Request
+from .options import option
 from .tasks import Problem
 
 Context = Literal["latest", "full"]
@@ -66,9 +67,29 @@ class Tester(Protocol[P]):
 
 @dataclass(frozen=True)
 class Options:
-    max_turns: int = MAX_TURNS
-    context: Context = "latest"  # the paper's: the problem, the latest code, the latest feedback
-    partial_rule: Rule = "tests"
+    """How conversations go: the command line's conversation options."""
+
+    feedback: tuple[Setting, ...] | None = option(
+        "--feedback",
+        help="converse in these settings: 'all' or ids separated by commas, e.g. cf-ef_full,cf-expert "
+        "(ConvCodeWorld: all nine; other suites: single turn unless given)",
+        parse=parse_settings,
+        show=lambda settings: [s.id for s in settings],
+    )
+    max_turns: int = option(
+        "--max-turns", default=MAX_TURNS, type=int, help="feedback rounds after turn 0 (default: 10)"
+    )
+    context: Context = option(  # the paper's: the problem, the latest code, the latest feedback
+        "--context",
+        default="latest",
+        help="what each turn sends: the problem, latest code and feedback (latest, the paper's) or the whole history",
+    )
+    partial_rule: Rule = option(
+        "--partial-rule",
+        default="tests",
+        help="public tests of partial execution feedback: the first 3 test methods (tests) "
+        "or ConvCodeWorld's first 3 methods of any name (original)",
+    )
 
     def __post_init__(self) -> None:
         if self.context not in get_args(Context):

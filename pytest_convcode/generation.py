@@ -28,24 +28,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from .errors import InfrastructureError
+from .errors import InfrastructureError, Retryable
 from .models import Answer, Model, Request
+from .options import option
 
 CacheMode = Literal["use", "refresh", "off"]
-CACHE_MODES: tuple[CacheMode, ...] = ("use", "refresh", "off")
 POLL_SECONDS = 0.05  # how often an item checks for an answer another process is getting
 T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- retries
-
-
-class Retryable(Exception):
-    """A failure worth another try (rate limit, server error, timeout, dropped connection)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -174,17 +166,43 @@ class GenerationCache:
 
 
 @dataclass(frozen=True)
-class Settings:
-    cache: CacheMode = "use"
-    max_concurrency: int = 32  # for the whole run: split among xdist workers
-    retry: RetryPolicy = RetryPolicy()
-    request_timeout: float = 600.0
+class GenerationOptions:
+    """How answers are requested and kept: the command line's generation options."""
+
+    max_concurrency: int = option(  # for the whole run: split among xdist workers
+        "--max-concurrency",
+        default=32,
+        type=int,
+        help="requests in flight for the whole run, over all xdist workers (default: 32)",
+    )
+    request_timeout: float = option(
+        "--request-timeout", default=600.0, type=float, record=False, help="seconds per request (default: 600)"
+    )
+    max_retries: int = option(
+        "--max-retries", default=6, type=int, record=False, help="retries of a failed request (default: 6)"
+    )
+    cache: CacheMode = option(
+        "--cache",
+        default="use",
+        help="generation cache: use answers stored by earlier runs, refresh them, or off (default: use)",
+    )
+    cache_path: Path = option(
+        "--cache-path",
+        default=Path(".convcode", "generations.sqlite"),
+        type=Path,
+        record=False,
+        help="the generation cache's SQLite file (default: .convcode/generations.sqlite)",
+    )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.max_retries + 1)
 
 
 class Generator:
     """Answers requests through the cache, with at most ``max_concurrency`` in flight."""
 
-    def __init__(self, model: Model, settings: Settings, cache: GenerationCache | None) -> None:
+    def __init__(self, model: Model, settings: GenerationOptions, cache: GenerationCache | None) -> None:
         self.model = model
         self.settings = settings
         self.cache = cache  # None: every request is this process's own, and kept in memory only

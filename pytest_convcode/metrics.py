@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .records import score_groups
+
 KS = (1, 5, 10, 100)
 
 
@@ -17,22 +19,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     for i in range(n - c + 1, n + 1):
         result *= 1.0 - k / i
     return 1.0 - result
-
-
-def score_groups(record: Mapping[str, Any]) -> dict[str, bool]:
-    """The score groups a record counts in, with whether it passed there.
-
-    ``humaneval`` counts the base tests only; ``humaneval+`` needs every phase. A code
-    reasoning prediction counts in its suite and mode: ``cruxeval-output``.
-    """
-    suite = record["suite"]
-    if "mode" in record:
-        return {f"{suite}-{record['mode']}": record["outcome"] == "passed"}
-    phases = record.get("phases") or {}
-    groups = {suite: bool(phases.get("base", {}).get("passed"))}
-    if "plus" in phases:
-        groups[f"{suite}+"] = all(p.get("passed") for p in phases.values())
-    return groups
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""Run output on disk: ``reports/<run-id>/results.jsonl`` (a line per item, written as it
-finishes, so a killed run keeps what it did) and ``summary.json`` at the end."""
+"""A run's results: the records as they arrive (``Results``), and on disk
+``reports/<run-id>/results.jsonl`` (a line per item, written as it finishes, so a killed run keeps
+what it did), ``summary.json`` and the replayable samples at the end (``RunLog``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,25 @@ import json
 import os
 import secrets
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from .records import REASONING, SINGLE, kind_of
+
+
+@dataclass
+class Results:
+    """What the run has produced so far, on the process that keeps its log (the controller)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    other_failures: int = 0  # failed tests that are not benchmark items
+    started: float = field(default_factory=time.time)
+    suites_scored: dict[str, dict[str, str]] = field(default_factory=dict)  # the processes' dataset_info()
+    workers: int = 0  # xdist workers that finished
+    summary: dict[str, Any] | None = None  # set at the end of the run
+    report: Path | None = None  # the HTML report, once written
+    report_problem: str = ""  # why the HTML report could not be written
 
 
 def new_run_id() -> str:
@@ -44,7 +62,7 @@ class RunLog:
         """The run's programs as a samples file (EvalPlus's format) that ``replay:`` reads back."""
         path = self.directory / "samples.jsonl"
         programs = sorted(
-            (r["task_id"], r["sample"], r["program"]) for r in records if "sample" in r and "program" in r
+            (r["task_id"], r["sample"], r["program"]) for r in records if kind_of(r) == SINGLE and "program" in r
         )
         lines = [json.dumps({"task_id": task_id, "solution": program}) + "\n" for task_id, _, program in programs]
         path.write_text("".join(lines))
@@ -57,7 +75,7 @@ class RunLog:
         (an error) keeps its place as ""."""
         by_file: dict[str, dict[str, dict[int, str]]] = {}
         for r in records:
-            if "mode" in r:
+            if kind_of(r) == REASONING:
                 task = by_file.setdefault(f"generations-{r['suite']}-{r['mode']}.json", {}).setdefault(r["task_id"], {})
                 task[r["sample"]] = r.get("prediction", "")
         for name, tasks in by_file.items():

@@ -16,11 +16,7 @@ from typing import Any
 import pytest
 
 from .comparison import Baseline, compare
-from .conversation_metrics import summarize_conversations
 from .gates import Gate
-from .metrics import summarize
-from .reasoning import feature_scores
-from .run import Options
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("summary.schema.json")
@@ -31,14 +27,17 @@ def build_summary(
     run_id: str,
     model: str,
     model_identity: Mapping[str, Any],
-    options: Options,
+    settings: Mapping[str, Any],
     records: Sequence[Mapping[str, Any]],
+    sections: Mapping[str, Any],
     suites: Mapping[str, Mapping[str, str]],
     started: float,
-    workers: int,
+    gates: Sequence[Gate],
     baseline: Baseline | None,
 ) -> dict[str, Any]:
-    """The summary of a finished run; ``suites`` describes each data set that was scored."""
+    """The summary of a finished run. ``settings``: the options that change what was measured or
+    how; ``sections``: the scores each suite kind computed from its records (``scores``,
+    ``conversations``, ``features``); ``suites`` describes each data set that was scored."""
     finished = time.time()
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -49,17 +48,17 @@ def build_summary(
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
         "suites": {name: dict(info) for name, info in sorted(suites.items())},
-        "settings": settings(options, workers),
+        "settings": dict(settings),
         "versions": versions(),
         "items": {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "error")},
-        "scores": summarize(r for r in records if "setting" not in r),
-        "conversations": summarize_conversations(r for r in records if "setting" in r),
-        "features": {g: f for g, f in feature_scores(r for r in records if r.get("features")).items() if f},
+        "scores": sections.get("scores", {}),
+        "conversations": sections.get("conversations", {}),
+        "features": sections.get("features", {}),
         "generation": generation_totals(records),
     }
     if baseline is not None:
         summary["comparison"] = compare(summary, records, baseline)
-    summary["gates"] = gate_results(options.gates, summary, baseline)
+    summary["gates"] = gate_results(gates, summary, baseline)
     return summary
 
 
@@ -70,37 +69,6 @@ def gate_results(gates: Sequence[Gate], summary: Mapping[str, Any], baseline: Ba
         for g in gates
         for reasons in [g.failures(summary, base)]
     ]
-
-
-def settings(options: Options, workers: int) -> dict[str, Any]:
-    """The options that change what was measured or how."""
-    conversation = options.conversation
-    return {
-        "model": options.model,
-        "samples": options.model_settings.samples,
-        "temperature": options.model_settings.temperature,
-        "max_tokens": options.model_settings.max_tokens,
-        "dataset_version": options.dataset_version,
-        "dataset_path": str(options.dataset_path) if options.dataset_path else None,
-        "base_only": options.base_only,
-        "tasks": sorted(options.task_ids) if options.task_ids is not None else None,
-        "subset": options.subset,
-        "feedback": [s.id for s in options.feedback] if options.feedback is not None else None,
-        "max_turns": conversation.max_turns,
-        "context": conversation.context,
-        "partial_rule": conversation.partial_rule,
-        "prompt": options.prompt,
-        "rag_path": str(options.rag_path) if options.rag_path else None,
-        "user_model": options.user_model.name if options.user_model is not None else None,
-        "sandbox": options.sandbox,
-        "sandbox_python": options.sandbox_python,
-        "time_factor": options.time_factor,
-        "min_time": options.min_time,
-        "memory_limit_mib": options.limits.memory_bytes // 2**20,
-        "cache": options.generation.cache,
-        "max_concurrency": options.generation.max_concurrency,
-        "workers": workers,
-    }
 
 
 def versions() -> dict[str, str]:

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..sandbox import Limits, TestJob
 from ..tasks import UnitDataset, UnitTask
-from . import DATA_DIR, DATASETS, UNIT_SUITES, DatasetError, read_tasks, require
+from .files import DATA_DIR, DatasetError, read_tasks, require
+from .registry import DATASETS, DatasetEntry
 
 FILES = {"0.1.0_hf": "BigCodeBench-v0.1.0_hf.jsonl.gz"}  # version -> bundled file; the first is the default
 CPU_BUDGET = 60.0
@@ -25,10 +26,8 @@ WALL_BUDGET = 121.0  # BigCodeBench's and ConvCodeWorld's per-task wall-clock bu
 # What most tasks import and each job would otherwise load again (~2 s): the sandbox's warm
 # worker imports these once, where they are installed.
 PRELOAD = ("pandas", "matplotlib.pyplot", "scipy.stats", "sklearn", "seaborn")
-UNIT_SUITES.add("bigcodebench")
 
 
-@DATASETS.register("bigcodebench")
 def load(version: str | None, path: Path | None) -> UnitDataset:
     version = (version or next(iter(FILES))).removeprefix("v")
     if path is None:
@@ -38,6 +37,9 @@ def load(version: str | None, path: Path | None) -> UnitDataset:
     tasks = read_tasks(path, _task)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return UnitDataset("BigCodeBench", "bigcodebench", version, str(path), digest, tasks)
+
+
+DATASETS.register("bigcodebench")(DatasetEntry("unittest", lambda source: load(source.version, source.path)))
 
 
 def _task(record: dict[str, Any], where: str) -> UnitTask:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import Dataset, Task
-from . import DATA_DIR, DATASETS, DatasetError, read_tasks, require
+from .files import DATA_DIR, DatasetError, read_tasks, require
+from .registry import DATASETS, DatasetEntry, DataSource
 
 Args = list[Any]
 
@@ -93,6 +94,9 @@ class _Release:
     def default_version(self) -> str:
         return next(iter(self.files))
 
+    def from_source(self, source: DataSource) -> Dataset:
+        return self.load(source.version, source.path)
+
     def load(self, version: str | None, path: Path | None) -> Dataset:
         version = (version or self.default_version).removeprefix("v")
         if path is None:
@@ -149,5 +153,5 @@ MBPP_PLUS = _Release(
     _MBPP_ORACLES,
     _mbpp_arguments,
 )
-DATASETS.register("humaneval")(HUMANEVAL_PLUS.load)
-DATASETS.register("mbpp")(MBPP_PLUS.load)
+DATASETS.register("humaneval")(DatasetEntry("calls", HUMANEVAL_PLUS.from_source))
+DATASETS.register("mbpp")(DatasetEntry("calls", MBPP_PLUS.from_source))

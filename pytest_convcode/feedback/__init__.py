@@ -14,7 +14,7 @@ from .execution import (
     public_tests,
     truncate,
 )
-from .settings import ALL_SETTINGS, Setting
+from .settings import ALL_SETTINGS, Setting, parse_settings
 from .user import UserFeedback, find_leaks, render_prompt, simulate
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "compiles",
     "execution_feedback",
     "find_leaks",
+    "parse_settings",
     "public_tests",
     "render_prompt",
     "simulate",

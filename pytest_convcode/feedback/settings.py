@@ -67,3 +67,10 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     Setting(execution="partial", user="expert"),
     Setting(execution="full", user="expert"),
 )
+
+
+def parse_settings(text: str) -> tuple[Setting, ...]:
+    """``all``, or setting ids separated by commas ("cf-ef_full,cf-expert")."""
+    if text.strip() == "all":
+        return ALL_SETTINGS
+    return tuple(Setting.from_id(part.strip()) for part in text.split(",") if part.strip())

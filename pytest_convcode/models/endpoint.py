@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ..errors import InfrastructureError, UsageError
+from ..errors import InfrastructureError, Retryable, UsageError
 from ..extract import from_chat, from_completion
-from ..generation import Retryable
 from ..tasks import Problem
-from . import MODELS, Answer, Message, Model, ModelSettings, Request
+from .interface import Answer, Message, Model, ModelSettings, Request
+from .registry import MODELS
 
 if TYPE_CHECKING:
     import openai  # imported when first used: it takes most of a second

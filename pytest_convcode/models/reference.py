@@ -6,7 +6,8 @@ from typing import Any
 
 from ..errors import UsageError
 from ..tasks import Problem
-from . import MODELS, Answer, Model, ModelSettings, Request
+from .interface import Answer, Model, ModelSettings, Request
+from .registry import MODELS
 
 
 class ReferenceModel:

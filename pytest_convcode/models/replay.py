@@ -12,11 +12,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..datasets import DatasetError, read_jsonl, require
+from ..datasets.files import DatasetError, read_jsonl, require
+from ..datasets.reasoning import read_generations
 from ..errors import UsageError
-from ..reasoning import read_generations
 from ..tasks import Problem
-from . import MODELS, Answer, Model, ModelSettings, Request
+from .interface import Answer, Model, ModelSettings, Request
+from .registry import MODELS
 
 
 class ReplayModel:

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InfrastructureError, UsageError
-from . import MODELS, Model, ModelSettings
 from .endpoint import EndpointModel, Replies, spec_for
+from .interface import Model, ModelSettings
+from .registry import MODELS
 
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.25

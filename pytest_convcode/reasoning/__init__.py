@@ -4,8 +4,8 @@ The model reads a short program and predicts what a call returns (output mode) o
 arguments that make it return a given value (input mode); the answer is judged by
 running ``assert <expected> == <prediction>`` after the program, in the sandbox.
 
-- ``data``: the data sets (``load_cruxeval``, ``load_codeglance``), RAG documents,
-  published generation files (``read_generations``);
+- the data sets (``load_cruxeval``, ``load_codeglance``), RAG documents and published generation
+  files (``read_generations``) are read in ``datasets/reasoning.py``, with every other data set;
 - ``question``: ``Question``, a task asked in one mode and prompt style (a
   ``tasks.Problem``), and its prompt from ``templates/``;
 - ``answers``: ``extract``, the prediction out of a reply, with CRUXEval's drop rules;
@@ -13,8 +13,7 @@ running ``assert <expected> == <prediction>`` after the program, in the sandbox.
 - ``scores``: ``feature_scores``, pass@k by code feature.
 """
 
-from .answers import Prediction, extract
-from .data import (
+from ..datasets.reasoning import (
     CRUXEVAL_VERSION,
     MODES,
     STYLES,
@@ -28,6 +27,7 @@ from .data import (
     read_generations,
     read_rag,
 )
+from .answers import Prediction, extract
 from .judge import CHECK_SECONDS, ReasoningJudge, ReasoningVerdict
 from .question import Question, render
 from .scores import feature_scores

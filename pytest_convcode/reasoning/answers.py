@@ -16,8 +16,8 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 
+from ..datasets.reasoning import Mode, untrusted_source
 from ..extract import drop_reasoning
-from .data import Mode, untrusted_source
 from .question import Question
 
 

@@ -15,9 +15,9 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
+from ..datasets.reasoning import untrusted_source
 from ..sandbox import CallJob, ExecResult, Limits, MiB, Sandbox
 from .answers import Prediction
-from .data import untrusted_source
 from .question import Question
 
 # CRUXEval's evaluator gives each check 3 seconds (evaluation/utils_general.py:

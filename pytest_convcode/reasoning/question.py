@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..datasets.reasoning import MODES, PLACEHOLDER, STYLES, Mode, PromptStyle, ReasoningTask
 from ..errors import UsageError
 from ..templating import prompt_environment
-from .data import MODES, PLACEHOLDER, STYLES, Mode, PromptStyle, ReasoningTask
 
 TEMPLATES = Path(__file__).with_name("templates")
 ENTRY_POINT = "f"  # CRUXEval's function is always f; CodeGlance's assertion names its own

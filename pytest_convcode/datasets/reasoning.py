@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from ..datasets import DATA_DIR, DatasetError, read_jsonl, require
+from ..errors import UsageError
+from .files import DATA_DIR, DatasetError, read_jsonl, require
+from .registry import DATASETS, DatasetEntry, DataSource
 
 Mode = Literal["output", "input"]
 PromptStyle = Literal["direct", "cot", "rag"]
@@ -353,3 +355,18 @@ def read_generations(path: Path) -> dict[str, list[str]]:
     if not generations:
         raise DatasetError(f"{path}: holds no generations")
     return generations
+
+
+def _codeglance_from(source: DataSource) -> ReasoningDataset:
+    if source.path is None:
+        raise UsageError(
+            "codeglance needs --dataset-path: a CodeGlance set (e.g. DS1000_reasoning.jsonl) from your copy of the "
+            "CodeGlance repository; its licence is unstated, so pytest-convcode does not bundle them"
+        )
+    # The published sets hold a few records that cannot be asked (a test without its placeholder):
+    # DS1000 and torchdata one each. They are left out with a note rather than stopping the run.
+    return load_codeglance(source.path, source.rag_path, skip_malformed=True)
+
+
+DATASETS.register("cruxeval")(DatasetEntry("reasoning", lambda source: load_cruxeval(source.path)))
+DATASETS.register("codeglance")(DatasetEntry("reasoning", _codeglance_from))

@@ -1,0 +1,60 @@
+"""The command line's data options: which copy of a suite's data set, which of its tasks, and
+how they are put to the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import UsageError
+from ..options import option
+from .registry import DataSource
+
+# BigCodeBench: the natural-language task or the code to complete; code reasoning: how it is asked
+Prompt = Literal["instruct", "complete", "direct", "cot", "rag"]
+Subset = Literal["stdlib"]
+
+
+def task_ids(value: str) -> frozenset[str]:
+    """--tasks: a file of ids (one per line) when such a file exists, else ids separated by commas."""
+    path = Path(value)
+    text = path.read_text() if path.is_file() else value.replace(",", "\n")
+    ids = frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    if not ids:
+        raise UsageError(f"--tasks {value!r} names no task")
+    return ids
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    dataset_version: str | None = option(
+        "--dataset-version", help="bundled data set version (HumanEval+ 0.1.10 or 0.1.9; MBPP+ 0.2.0 or 0.1.0)"
+    )
+    dataset_path: Path | None = option(
+        "--dataset-path", type=Path, help="a data file of the suite's schema instead of the bundled one"
+    )
+    tasks: frozenset[str] | None = option(
+        "--tasks",
+        parse=lambda value: task_ids(value) if value else None,
+        show=sorted,
+        help="only these tasks: ids separated by commas, or a file of ids, one per line",
+    )
+    subset: Subset | None = option(
+        "--subset", help="BigCodeBench: stdlib = the tasks needing only the standard library"
+    )
+    prompt: Prompt | None = option(
+        "--prompt",
+        help="BigCodeBench: the natural-language task (instruct, the default) or the code to complete; "
+        "code reasoning: direct (the default), cot (chain of thought) or rag (with the API documentation)",
+    )
+    rag_path: Path | None = option(
+        "--rag-path",
+        type=Path,
+        help="CodeGlance: the API documentation file for --prompt rag (default: <Set>_RAG_result_total.json "
+        "beside the data file)",
+    )
+
+    @property
+    def source(self) -> DataSource:
+        return DataSource(self.dataset_version, self.dataset_path, self.rag_path)

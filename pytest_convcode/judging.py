@@ -1,0 +1,50 @@
+"""The command line's sandbox and judging options: where candidates run, with which limits, and
+against which tests."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from .options import option
+from .sandbox import Limits, MiB
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    sandbox: str = option("--sandbox", default="process", help="sandbox backend (default: process)")
+    sandbox_python: str = option(
+        "--sandbox-python",
+        default=sys.executable,
+        help="interpreter that runs candidates (default: this one); BigCodeBench needs its libraries there",
+    )
+    memory_limit_mib: int = option(
+        "--memory-limit",
+        default=Limits.memory_bytes // MiB,
+        type=int,
+        help="address-space limit per candidate, MiB (default: 4096)",
+    )
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(memory_bytes=self.memory_limit_mib * MiB)
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    time_factor: float = option(
+        "--time-factor",
+        default=4.0,
+        type=float,
+        help="CPU-time limit per call as a multiple of the reference's (default: 4)",
+    )
+    min_time: float = option(
+        "--min-time", default=1.0, type=float, help="floor of the CPU-time limit per call, seconds (default: 1)"
+    )
+    base_only: bool = option(
+        "--base-only", default=False, action="store_true", help="run the original tests only, not the plus tests"
+    )
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        return ("base",) if self.base_only else ("base", "plus")

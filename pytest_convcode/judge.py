@@ -24,7 +24,19 @@ from typing import Any, BinaryIO
 
 from .datasets import reference_costs
 from .errors import InfrastructureError
-from .sandbox import Call, CallJob, ExecResult, Limits, Sandbox, _codec
+from .sandbox import (
+    FLOATS,
+    HAS_NAN,
+    Call,
+    CallJob,
+    ExecResult,
+    Limits,
+    Sandbox,
+    describe_output,
+    dump_output,
+    is_floats,
+    load_output,
+)
 from .tasks import Dataset, Task, UnitDataset
 
 WALL_FACTOR = 3.0
@@ -85,7 +97,7 @@ def outputs_match(task: Task, args: Sequence[Any], out: Any, exp: Any, atol: flo
         if task.oracle == "poly_root":  # any x with |poly(x)| <= atol is a root
             return abs(_poly(args[0], out)) <= task.atol, atol
         exact = ORACLES[task.oracle](out, exp, args, atol)
-        if atol == 0 and _codec.is_floats(exp):
+        if atol == 0 and is_floats(exp):
             atol = 1e-6
         if exact or atol == 0:
             return exact, atol
@@ -149,14 +161,14 @@ class GroundTruth:
 
     def output(self, i: int) -> Any:
         if i not in self._outputs:
-            self._outputs[i] = _codec.load_output(self.payloads[i])
+            self._outputs[i] = load_output(self.payloads[i])
         return self._outputs[i]
 
     @classmethod
     def of(cls, payloads: list[bytes], descriptions: Sequence[int], cpu: list[float]) -> GroundTruth:
-        """From the outputs' ``_codec.describe_output`` bytes."""
-        floats = [bool(d & _codec.FLOATS) for d in descriptions]
-        return cls(payloads, floats, [not d & _codec.HAS_NAN for d in descriptions], cpu)
+        """From the outputs' ``describe_output`` bytes."""
+        floats = [bool(d & FLOATS) for d in descriptions]
+        return cls(payloads, floats, [not d & HAS_NAN for d in descriptions], cpu)
 
 
 # ---------------------------------------------------------------- judge
@@ -280,7 +292,7 @@ class DifferentialJudge:
     def _load_ground_truth(self, task: Task) -> dict[str, GroundTruth]:
         path = self.cache_dir / f"{_file_name(task)}.pickle"
         try:
-            stored = _codec.load_output(path.read_bytes())
+            stored = load_output(path.read_bytes())
             return {p: GroundTruth(*stored[p]) for p in self.phases}
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             pass
@@ -337,8 +349,8 @@ class DifferentialJudge:
         cpu = [c.cpu for c in calls]
         if task.oracle == "not_none":  # outputs that cannot be compared: only whether there was one
             outputs = [c.value is not None for c in calls]
-            payloads = [_codec.dump_output(o) for o in outputs]
-            return GroundTruth.of(payloads, [_codec.describe_output(o) for o in outputs], cpu)
+            payloads = [dump_output(o) for o in outputs]
+            return GroundTruth.of(payloads, [describe_output(o) for o in outputs], cpu)
         return GroundTruth.of(payloads, descriptions, cpu)
 
 

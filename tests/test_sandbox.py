@@ -29,11 +29,12 @@ from pytest_convcode import datasets
 from pytest_convcode.errors import InfrastructureError
 from pytest_convcode.judge import DifferentialJudge, outputs_match
 from pytest_convcode.sandbox import CallJob, ExecResult, Limits, MiB, _codec
-from pytest_convcode.sandbox.process import ProcessSandbox
+from pytest_convcode.sandbox._worker.landlock import without
+from pytest_convcode.sandbox.process import WORKER, ProcessSandbox
 from pytest_convcode.tasks import Dataset, Task
 
 SECRET = "sk-test-secret"
-UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host (see _worker.py)
+UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host (see _worker/runner.py)
 
 # what ProcessSandbox.warnings() says when a feature is missing
 _MISSING = {
@@ -567,6 +568,8 @@ def _unreadable() -> list[tuple[str, str]]:
         ("own-environ", "/proc/self/environ"),
         ("this-test-file", __file__),
         ("bundled-dataset", str(datasets.DATA_DIR / "HumanEvalPlus-v0.1.10.jsonl.gz")),
+        ("worker-code", str(WORKER / "main.py")),  # its directory is on the candidate's sys.path
+        ("codec", str(WORKER.parent / "_codec.py")),
     ]
 
 
@@ -585,6 +588,35 @@ def test_cannot_read_outside_the_interpreter(sandbox: ProcessSandbox, path: str)
     assert [c.status for c in result.calls] == ["error"]
     assert "PermissionError" in result.calls[0].error
     assert_healthy(sandbox)
+
+
+@pytest.mark.parametrize(
+    "directory", [WORKER.parent.parent, WORKER.parent, WORKER], ids=["package", "sandbox", "worker"]
+)
+def test_cannot_list_the_package_not_even_the_directories_on_its_sys_path(
+    sandbox: ProcessSandbox, directory: Path
+) -> None:
+    need(sandbox, "landlock")
+    code = """
+    import os
+    def f(path):
+        return os.listdir(path)
+    """
+    result = run(sandbox, code, calls=[(str(directory),)])
+    assert [c.status for c in result.calls] == ["error"]
+    assert "PermissionError" in result.calls[0].error
+    assert_healthy(sandbox)
+
+
+def test_readable_roots_leave_out_the_package_whether_they_hold_it_or_lie_inside_it(tmp_path: Path) -> None:
+    package = tmp_path / "site" / "pytest_convcode"
+    (package / "sandbox").mkdir(parents=True)
+    (tmp_path / "site" / "numpy").mkdir()
+    (tmp_path / "site" / "six.py").touch()
+    assert without(str(package / "sandbox"), str(package)) == []  # the worker's own sys.path entry
+    assert without(str(package), str(package)) == []
+    assert sorted(without(str(tmp_path), str(package))) == [str(tmp_path / "site" / n) for n in ("numpy", "six.py")]
+    assert without(str(tmp_path / "site" / "numpy"), str(package)) == [str(tmp_path / "site" / "numpy")]
 
 
 @pytest.mark.parametrize(

@@ -1,208 +1,51 @@
-"""Sandboxes run untrusted code: the interface, the job and result types, the registry.
-
-A job is "define this program, then call ``entry_point`` on each argument tuple";
-the sandbox returns what each call produced. Judging the outputs is not its
-business: that happens on the trusted side (``judge.py``).
-
-A test job (``TestJob``) is the other kind: "run this program with a unittest
-module appended, then these test methods", for suites whose tests are code
-(BigCodeBench); the sandbox returns each test's outcome.
+"""Sandboxes run untrusted code: the interface (``interface.py``), the backend registry
+(``registry.py``), the ``process`` backend (``process.py``, which starts the worker in
+``_worker/``), and what the trusted side needs of the outputs that come back (``_codec.py``).
 """
 
-from __future__ import annotations
+from . import process  # noqa: F401 - registers the "process" backend
+from ._codec import FLOATS, HAS_NAN, describe_output, dump_output, is_floats, load_output
+from .interface import (
+    Call,
+    CallJob,
+    Ending,
+    ExecResult,
+    GiB,
+    Limits,
+    MiB,
+    Sandbox,
+    SuiteResult,
+    TestJob,
+    TestOutcome,
+    TestStatus,
+)
+from .registry import SANDBOXES, SandboxFactory
 
-import functools
-import signal
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-
-from ..registry import Registry
-from . import _codec
-
-GiB = 1 << 30
-MiB = 1 << 20
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one job; CPU and wall time are per call, in the job."""
-
-    memory_bytes: int = 4 * GiB
-    file_bytes: int = 64 * MiB
-    max_processes: int = 64
-    max_output_bytes: int = 1024 * MiB  # the largest reference output (MBPP+ Mbpp/255) pickles to ~400 MB
-    min_job_cpu: float = 60.0  # least CPU budget for all calls of a job (EvalPlus gives a task 60 s)
-
-
-@dataclass(frozen=True)
-class CallJob:
-    code: str
-    entry_point: str
-    inputs: Sequence[Sequence[Any]]  # argument lists, one per call (picklable values)
-    cpu_limits: Sequence[float]  # seconds of CPU per call
-    wall_limits: Sequence[float]  # seconds of wall clock per call (backstop)
-    cpu_budget: float | None = None  # CPU seconds for all calls together; None: the sum of cpu_limits
-    load_cpu: float = 1.0  # extra CPU budget for running the module itself
-    load_wall: float = 5.0
-    stop_on_error: bool = True
-    guard: str | None = None  # "evalplus": disable what EvalPlus's evaluator disables
-    describe: bool = False  # also say what each output is (``_codec.describe_output``): for references
-    limits: Limits = field(default_factory=Limits)
-
-
-@dataclass
-class Call:
-    """One call's result. Not frozen: a HumanEval+ run makes 250,000 of them, and a frozen
-    dataclass is three times slower to make."""
-
-    index: int
-    status: Literal["ok", "error", "timeout"]
-    payload: bytes = b""  # the output as the runner pickled it; read it through ``value``
-    error: str = ""
-    cpu: float = 0.0
-
-    @functools.cached_property
-    def value(self) -> Any:
-        """The output, rebuilt by the restricted unpickler (raises on unreadable data);
-        None for a call that returned nothing."""
-        return _codec.load_output(self.payload) if self.status == "ok" else None
-
-
-_ENDINGS = {
-    "cpu_limit": "stopped at the CPU-time limit",
-    "wall_timeout": "stopped at the wall-clock deadline",
-    "output_limit": "stopped: it produced more output than the limit",
-}
-_SIGNALS: dict[int, str] = {
-    signal.SIGXCPU: "CPU-time limit",
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ending:
-    """How a job's process ended, as its supervisor saw it (shared by both kinds of result)."""
-
-    ended: str  # "exit", "signal", "cpu_limit", "wall_timeout", "output_limit"
-    exit_code: int | None = None
-    signal: int | None = None
-    wall: float = 0.0
-    cpu: float = 0.0
-    output: str = ""  # tail of the program's stdout and stderr
-    garbled: bool = False  # the program wrote into the result stream; records end there
-
-    @property
-    def how_it_ended(self) -> str:
-        if self.garbled:
-            return "wrote into the harness's result stream"
-        if self.ended in _ENDINGS:
-            return _ENDINGS[self.ended]
-        if self.signal is not None:
-            name = signal.Signals(self.signal).name
-            return f"killed by {name} ({_SIGNALS.get(self.signal, 'signal')})"
-        return f"exited with status {self.exit_code}"
-
-
-@dataclass(frozen=True)
-class ExecResult(Ending):
-    calls: list[Call]
-    load_error: str | None  # None: loaded; else the traceback, or "" when the process ended first
-    complete: bool  # the runner reached the end of its inputs
-    descriptions: bytes = b""  # a ``describe`` job's: one ``_codec.describe_output`` byte per OK call
-
-
-@dataclass(frozen=True)
-class TestJob:
-    """Run ``program`` with ``test_code`` appended, as one module, then the test methods
-    of ``class_name`` (a ``unittest.TestCase``) one by one, in one process.
-
-    The budgets hold for the whole job, loading included: ``cpu_budget`` is the
-    process's CPU-time limit, ``wall_budget`` the supervisor's deadline. Tests run
-    one after another, so a test that exhausts them leaves the later ones not run.
-
-    Tests are written for a machine of their own, so where the sandbox can (root, or
-    user namespaces) a test job gets one: /tmp and the working directory are its job
-    directory, /proc shows its processes only, and it has a loopback network of its own.
-    """
-
-    __test__ = False  # not a pytest test class, whatever its name says
-
-    program: str  # the candidate program (BigCodeBench: complete_prompt + solution)
-    test_code: str  # the unittest module source
-    class_name: str = "TestCases"
-    test_names: tuple[str, ...] | None = None  # None: every test method, in definition order
-    cpu_budget: float = 60.0
-    wall_budget: float = 121.0  # ConvCodeWorld's and BigCodeBench's per-task budget
-    limits: Limits = field(default_factory=Limits)
-
-
-TestStatus = Literal["passed", "failed", "error", "skipped", "not_run"]
-
-
-@dataclass(frozen=True)
-class TestOutcome:
-    """One test: ``detail`` is the failure's traceback (cut to a few KB), the skip
-    reason, or why it did not run or finish."""
-
-    __test__ = False
-
-    name: str
-    status: TestStatus
-    detail: str = ""
-    cpu: float = 0.0  # CPU seconds of the test, setUp and tearDown included
-
-
-@dataclass(frozen=True)
-class SuiteResult(Ending):
-    """The outcome of each selected test, in the order they ran, and how the process ended.
-
-    ``outcomes`` covers every selected test once the program loaded (none when it did
-    not); a class or module fixture that failed outside any test adds an "error" outcome
-    named after it.
-    """
-
-    outcomes: list[TestOutcome]
-    load_error: str | None  # None: the program and its tests loaded; else why not (a traceback)
-    complete: bool  # the runner reached the end of the tests
-
-    @property
-    def passed(self) -> bool:
-        """Every selected test passed or was skipped (unittest's ``wasSuccessful``)."""
-        return self.load_error is None and self.complete and not self.failures
-
-    @property
-    def failures(self) -> list[TestOutcome]:
-        """The outcomes that keep the suite from passing."""
-        return [o for o in self.outcomes if o.status not in ("passed", "skipped")]
-
-
-class Sandbox(Protocol):
-    name: str
-
-    def run(self, job: CallJob) -> ExecResult: ...
-
-    def run_all(self, jobs: Sequence[CallJob]) -> list[ExecResult]:
-        """Run the jobs at once (a task's phases), each in a process of its own."""
-        ...
-
-    def run_tests(self, job: TestJob) -> SuiteResult: ...
-
-    def warnings(self) -> list[str]:
-        """What isolation this machine could not provide."""
-        ...
-
-    def close(self) -> None: ...
-
-
-SandboxFactory = Callable[..., Sandbox]
-SANDBOXES: Registry[SandboxFactory] = Registry("sandbox backend")
+__all__ = [
+    "FLOATS",
+    "HAS_NAN",
+    "SANDBOXES",
+    "Call",
+    "CallJob",
+    "Ending",
+    "ExecResult",
+    "GiB",
+    "Limits",
+    "MiB",
+    "Sandbox",
+    "SandboxFactory",
+    "SuiteResult",
+    "TestJob",
+    "TestOutcome",
+    "TestStatus",
+    "backend",
+    "describe_output",
+    "dump_output",
+    "is_floats",
+    "load_output",
+]
 
 
 def backend(name: str) -> SandboxFactory:
-    """The factory of a sandbox backend (built-in ones register on first use)."""
-    from . import process  # noqa: F401
-
+    """The factory of a sandbox backend (the built-in ones registered on import, above)."""
     return SANDBOXES.get(name)

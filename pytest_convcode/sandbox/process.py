@@ -1,4 +1,4 @@
-"""The ``process`` sandbox backend: jobs go to a warm worker process (``_worker.py``).
+"""The ``process`` sandbox backend: jobs go to a warm worker process (``_worker/``).
 
 Each job travels over a socket with a pipe of its own for the answer, so several
 threads may run jobs at once and no answer can be mixed up with another. Call
@@ -24,9 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InfrastructureError
-from . import SANDBOXES, Call, CallJob, ExecResult, Limits, SuiteResult, TestJob, TestOutcome, _codec
+from . import _codec
+from .interface import Call, CallJob, ExecResult, Limits, SuiteResult, TestJob, TestOutcome
+from .registry import SANDBOXES
 
-WORKER = Path(__file__).with_name("_worker.py")
+WORKER = Path(__file__).with_name("_worker")  # a package, run by the sandbox interpreter
+# That interpreter may lack pytest_convcode (BigCodeBench's venv): the worker runs as the top-level
+# package ``_worker``, its directory (with ``_codec.py``) first on sys.path where a script's own
+# would be, and sys.argv[1:] as a script's (FD, preloaded modules). Landlock hides that directory.
+BOOTSTRAP = (
+    "import sys; sys.path[0] = sys.argv.pop(1); from _worker.main import main; main(int(sys.argv[1]), sys.argv[2:])"
+)
 BACKSTOP_SECONDS = 30.0  # beyond the job's own deadline, before we call the worker lost
 PIPE_BYTES = 1 << 20  # a larger pipe: fewer context switches for big outputs
 READ_BYTES = 1 << 22
@@ -58,7 +66,7 @@ class ProcessSandbox:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-s", str(WORKER), str(theirs.fileno()), *self.preload],
+                [self.python, "-s", "-c", BOOTSTRAP, str(WORKER.parent), str(theirs.fileno()), *self.preload],
                 pass_fds=[theirs.fileno()],
                 env=env,  # the worker, and so every candidate, starts without secrets
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,137 @@
+"""The runner of a call job: load the candidate, then call its entry point on each input
+under per-call CPU and wall-clock timers, writing one record per call."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+import traceback
+from types import FrameType
+from typing import Any, NoReturn
+
+from .wire import codec, record
+
+TIMER_REPEAT = 0.05  # after a call's timer first fires, it fires again this often (CPU or wall seconds)
+
+
+class CallTimeout(BaseException):
+    """Raised in the runner when a call exceeds its limit (not an Exception: hard to swallow)."""
+
+
+class _CallState:
+    """The call in progress, for the timer handler (index -1: between calls), and the call each
+    timer was last armed in (-1: not running for the limits below). An instance: setting a
+    class attribute flushes the type cache, and the loop sets these at every call."""
+
+    __slots__ = (
+        "cpu_armed",
+        "cpu_limit",
+        "fired",
+        "index",
+        "results",
+        "started",
+        "wall_armed",
+        "wall_limit",
+        "wall_started",
+    )
+
+    def __init__(self) -> None:
+        self.index, self.fired, self.results = -1, 0, -1
+        self.started = self.wall_started = self.cpu_limit = self.wall_limit = 0.0
+        self.cpu_armed = self.wall_armed = -1
+
+    def arm(self, cpu_limit: float, wall_limit: float) -> None:
+        """Arm the timers for the call starting now, unless they already run for these limits:
+        a HumanEval+ run makes 250,000 calls, mostly with equal limits, and two syscalls a call
+        cost a second. A timer armed in an earlier call fires early: see ``rearm``."""
+        if self.cpu_armed < 0 or cpu_limit != self.cpu_limit:
+            signal.setitimer(signal.ITIMER_PROF, cpu_limit, TIMER_REPEAT)
+            self.cpu_limit, self.cpu_armed = cpu_limit, self.index
+        if self.wall_armed < 0 or wall_limit != self.wall_limit:
+            signal.setitimer(signal.ITIMER_REAL, wall_limit, TIMER_REPEAT)
+            self.wall_limit, self.wall_armed = wall_limit, self.index
+
+    def rearm(self, cpu: bool) -> bool:
+        """A timer armed in an earlier call has fired: arm it again for what is left of this
+        call's own limit. False when nothing is left (the call has used up its limit)."""
+        if cpu:
+            left = self.cpu_limit - (time.process_time() - self.started)
+        else:
+            left = self.wall_limit - (time.monotonic() - self.wall_started)
+        if left <= 0:
+            return False
+        signal.setitimer(signal.ITIMER_PROF if cpu else signal.ITIMER_REAL, left, TIMER_REPEAT)
+        if cpu:
+            self.cpu_armed = self.index
+        else:
+            self.wall_armed = self.index
+        return True
+
+    def disarm(self) -> None:
+        self.index = self.cpu_armed = self.wall_armed = -1
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+_current = _CallState()
+
+
+def on_timer(signum: int, frame: FrameType | None) -> None:
+    """The handler of both timers (SIGPROF, SIGALRM)."""
+    call = _current
+    if call.index < 0:  # a timer running out between calls: the next call arms it afresh
+        call.cpu_armed = call.wall_armed = -1
+        return
+    cpu = signum == signal.SIGPROF
+    if (call.cpu_armed if cpu else call.wall_armed) != call.index and call.rearm(cpu):
+        return
+    call.fired += 1
+    if call.fired > 1:  # the candidate swallowed the first CallTimeout: end the job here
+        record(call.results, codec.TIMEOUT, call.index, time.process_time() - call.started)
+        os._exit(0)
+    raise CallTimeout
+
+
+def run_calls(job: dict[str, Any], results: int) -> NoReturn:
+    """Load the candidate, then make the calls."""
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(job["code"], job.get("filename", "<candidate>"), "exec"), namespace)
+        fn: Any = namespace[job["entry_point"]] if job.get("entry_point") else None  # whatever the candidate made it
+    except BaseException:
+        record(results, codec.LOAD_ERROR, payload=traceback.format_exc(limit=-8).encode())
+        os._exit(0)
+    record(results, codec.LOADED)
+
+    inputs = pickle.loads(job["inputs"])
+    describe, descriptions = job.get("describe"), bytearray()
+    call = _current
+    call.results = results
+    clock, wall_clock = time.process_time, time.monotonic
+    for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"], strict=False)):
+        start = clock()
+        call.index, call.started, call.wall_started, call.fired = i, start, wall_clock(), 0
+        try:
+            call.arm(cpu_limit, wall_limit)
+            out = fn(*args)
+            call.index = -1  # from here on, a timer running out is not this call's
+            cpu = clock() - start
+            record(results, codec.OK, i, cpu, codec.dump_output(out))
+            if describe:
+                descriptions.append(codec.describe_output(out))
+        except CallTimeout:
+            call.disarm()
+            record(results, codec.TIMEOUT, i, clock() - start)
+            if job["stop_on_error"]:
+                break
+        except BaseException:  # SystemExit, KeyboardInterrupt and friends are a failed call
+            call.disarm()
+            record(results, codec.ERROR, i, clock() - start, traceback.format_exc(limit=-8).encode())
+            if job["stop_on_error"]:
+                break
+    if describe:
+        record(results, codec.DESCRIPTIONS, payload=bytes(descriptions))
+    record(results, codec.DONE)
+    os._exit(0)

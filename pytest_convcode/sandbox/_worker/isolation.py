@@ -1,0 +1,208 @@
+"""Confinement: what the zygote prepares once for every runner (network namespace, Landlock
+ruleset, seccomp filter), and what a runner applies to itself before the candidate runs
+(its view of the machine, rlimits, its own uid, then Landlock and seccomp)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import os
+import resource
+import socket
+import struct
+import sys
+import tempfile
+import time
+from typing import Any
+
+from . import libc
+from .landlock import Landlock, readable_roots
+from .seccomp import UnixSocketFilter
+
+SIOCSIFFLAGS, IFF_UP = 0x8914, 1
+CAP_DAC_READ_SEARCH = 2
+SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+# Test jobs: no display for matplotlib, and the time zone and thread count that BigCodeBench's
+# evaluator sets, so that tests about local times and floating-point sums see what it sees.
+TEST_ENV = {"MPLBACKEND": "Agg", "TZ": "UTC", "OMP_NUM_THREADS": "1"}
+# What a test job may read outside the interpreter: name lookups (of localhost), MIME types, time zone, fonts.
+TEST_READABLE = [
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/mime.types",
+    "/etc/localtime",
+    "/etc/fonts",
+]
+TEST_TMP, TEST_CWD = "/tmp", "/tmp/work"  # in a test job's own mount namespace: its job directory
+TEST_SHM_BYTES = 64 << 20
+
+
+def enter_network_namespace() -> str:
+    """Leave the host network for good; returns how ('netns', 'userns+netns' or '')."""
+    if os.geteuid() == 0 and libc.unshare(libc.CLONE_NEWNET):
+        return "netns"
+    uid, gid = os.getuid(), os.getgid()
+    if not libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNET):
+        return ""
+    for name, text in (("uid_map", f"0 {uid} 1"), ("setgroups", "deny"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    return "userns+netns"
+
+
+class Isolation:
+    """What this machine allows, and what the zygote prepared once for every runner."""
+
+    def __init__(self, network: str, pid_namespace: bool, base: str) -> None:
+        self.network = network
+        self.uid_switch = os.geteuid() == 0 and network == "netns"
+        self.pid_namespace = pid_namespace
+        self.landlock = Landlock(readable_roots(), [base, os.devnull])
+        self.socket_filter = UnixSocketFilter()
+
+
+# ---------------------------------------------------------------- budgets
+
+
+def tests_mode(job: dict[str, Any]) -> bool:
+    return job.get("mode") == "tests"
+
+
+def _calls_cpu(job: dict[str, Any]) -> float:
+    total: float = sum(job["cpu_limits"])
+    budget: float | None = job["cpu_budget"]
+    return total if budget is None else min(total, budget)
+
+
+def cpu_budget(job: dict[str, Any]) -> int:
+    if tests_mode(job):
+        budget: float = job["cpu_budget"]
+        return max(math.ceil(budget), 1)
+    load: float = job["load_cpu"]
+    return math.ceil(_calls_cpu(job) + load) + 1
+
+
+def wall_budget(job: dict[str, Any]) -> float:
+    """The wall-clock deadline keeps the per-call ratio of wall to CPU limits."""
+    if tests_mode(job):
+        return float(job["wall_budget"])
+    ratio: float = sum(job["wall_limits"]) / max(sum(job["cpu_limits"]), 1e-9)
+    load: float = job["load_wall"]
+    return ratio * _calls_cpu(job) + load
+
+
+# ---------------------------------------------------------------- the runner confines itself
+
+
+def private_view(workdir: str, uid: int | None, isolation: Isolation) -> tuple[str, str]:
+    """A test job's own view of the machine, for tests written for a machine of their own:
+    /tmp is its job directory (cwd: /tmp/work), /dev/shm a small tmpfs (semaphores for
+    multiprocessing), /proc shows only its processes (threadpoolctl, psutil read it), and
+    it has a network namespace of its own with the loopback up (tests that run a server
+    on localhost). Returns (home, tmpdir): the job directory's paths as the job sees them.
+    Best effort: where namespaces are not allowed, the job runs in the shared view."""
+    if not libc.unshare(libc.CLONE_NEWNS | libc.CLONE_NEWNET):
+        return workdir, workdir
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)  # nothing mounted here reaches the host
+    libc.mount(workdir, TEST_TMP, None, libc.MS_BIND)
+    os.mkdir(TEST_CWD, 0o700)
+    if uid is not None:
+        os.chown(TEST_CWD, uid, uid)
+    os.chdir(TEST_CWD)
+    readable, writable = list(TEST_READABLE), [TEST_TMP]
+    with contextlib.suppress(OSError):
+        libc.mount("tmpfs", "/dev/shm", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, f"size={TEST_SHM_BYTES},mode=1777")
+        writable.append("/dev/shm")
+    if isolation.pid_namespace:
+        with contextlib.suppress(OSError):
+            libc.mount("proc", "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+            readable.append("/proc")
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", IFF_UP))
+    isolation.landlock.widen(readable, writable)
+    return TEST_CWD, TEST_TMP
+
+
+def confine(job: dict[str, Any], workdir: str, tmpdir: str, uid: int | None, isolation: Isolation) -> None:
+    os.environ.update(HOME=workdir, TMPDIR=tmpdir)  # the rest is SAFE_ENV already (see main)
+    if tests_mode(job):  # tests may run "python" (BigCodeBench/1101, 1103): this interpreter
+        os.environ.update(TEST_ENV, PATH=os.path.dirname(sys.executable) + os.pathsep + SAFE_ENV["PATH"])
+        time.tzset()
+    tempfile.tempdir = tmpdir
+    _set_limits(job, uid)
+    landlock = isolation.landlock
+    if uid is not None:
+        _become(uid, keep_read=bool(landlock.abi))
+    libc.die_with_parent()  # after _become: a uid change clears it
+    if landlock.abi:
+        landlock.restrict()
+    isolation.socket_filter.install()
+    if job.get("guard") == "evalplus":
+        _apply_evalplus_guard()
+
+
+def _set_limits(job: dict[str, Any], uid: int | None) -> None:
+    mem = job["memory_bytes"]
+    cpu = cpu_budget(job)
+    limits = {
+        resource.RLIMIT_AS: mem,
+        # a test job's budget is exact: its runner, as PID 1, ignores the soft limit's SIGXCPU
+        resource.RLIMIT_CPU: (cpu, cpu if tests_mode(job) else cpu + 1),
+        resource.RLIMIT_FSIZE: job["file_bytes"],
+        resource.RLIMIT_CORE: 0,
+    }
+    if job.get("guard") == "evalplus":
+        limits[resource.RLIMIT_DATA] = mem
+        limits[resource.RLIMIT_STACK] = mem
+    if uid is not None:  # a uid of its own, so the count is this job's processes only
+        limits[resource.RLIMIT_NPROC] = job["max_processes"]
+    for which, value in limits.items():
+        soft, hard = value if isinstance(value, tuple) else (value, value)
+        resource.setrlimit(which, (soft, hard))
+
+
+def _become(uid: int, keep_read: bool) -> None:
+    """Switch to the job's own uid. Under Landlock, keep CAP_DAC_READ_SEARCH (and only
+    it): Landlock already confines reads, and the interpreter may live in a directory
+    the new uid cannot enter (pyenv under /root)."""
+    libc.prctl(libc.PR_SET_KEEPCAPS, int(keep_read))
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    if keep_read:
+        caps = 1 << CAP_DAC_READ_SEARCH
+        header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = struct.pack("6I", caps, caps, caps, 0, 0, 0)
+        libc.capset(header, data)
+        libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH)
+
+
+# EvalPlus's "reliability guard" disables these before running a candidate; the
+# evalplus profile does the same so that verdicts match its evaluator's.
+_EVALPLUS_DISABLED = {
+    "builtins": "exit quit open help",
+    "os": "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename "
+    "renames truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod lchown "
+    "getcwd chdir",
+    "shutil": "rmtree move chown",
+    "subprocess": "Popen",
+}
+_EVALPLUS_BLOCKED_MODULES = ["ipdb", "joblib", "resource", "psutil", "tkinter"]
+
+
+def _apply_evalplus_guard() -> None:
+    import builtins
+    import faulthandler
+    import subprocess  # noqa: F401 - must be loaded to be patched
+
+    faulthandler.disable()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for module, names in _EVALPLUS_DISABLED.items():
+        target = builtins if module == "builtins" else sys.modules[module]
+        for name in names.split():
+            setattr(target, name, None)
+    for name in _EVALPLUS_BLOCKED_MODULES:
+        sys.modules[name] = None  # type: ignore[assignment]  # None blocks the import; the stubs allow modules only

@@ -1,0 +1,42 @@
+"""The runner: a fork of the zygote that confines itself, then becomes the candidate."""
+
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+from typing import Any, NoReturn
+
+from . import libc
+from .calls import on_timer, run_calls
+from .isolation import Isolation, confine, private_view, tests_mode
+from .unittests import run_tests
+from .wire import codec, record
+
+UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host: unique among live jobs
+
+
+def run_job(job: dict[str, Any], results: int, workdir: str, isolation: Isolation) -> NoReturn:
+    """Confine this process, then run the job's calls or tests in it."""
+    libc.name_process(b"convcode-runner")
+    os.chdir(workdir)
+    keep = sorted({results, isolation.landlock.ruleset} - {-1})
+    for low, high in zip([3, *(k + 1 for k in keep)], [*keep, 1 << 16], strict=False):
+        os.closerange(low, high)
+    signal.signal(signal.SIGPROF, on_timer)
+    signal.signal(signal.SIGALRM, on_timer)
+    try:
+        uid = UID_BASE + libc.host_pid() if isolation.uid_switch else None
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        home = tmpdir = workdir
+        if tests_mode(job):
+            home, tmpdir = private_view(workdir, uid, isolation)
+        confine(job, home, tmpdir, uid, isolation)
+    except BaseException:
+        traceback.print_exc()  # stderr reaches the client in the trailer's output tail
+        os._exit(71)
+    record(results, codec.READY)  # from here on, whatever happens is the candidate's doing
+    if tests_mode(job):
+        run_tests(job, results)
+    run_calls(job, results)

@@ -1,0 +1,69 @@
+"""The worker's side of the wire: jobs off the socket, records and trailers into a job's pipe.
+
+The codec is imported by its top-level name, ``_codec`` (its directory is on ``sys.path``, see
+``process.py``), so that the stand-in a runner pickles for an unpicklable output keeps its name,
+``_codec.Opaque``, which the trusted side shows; mypy knows the same file by its package name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .. import _codec as codec
+else:
+    import _codec as codec
+
+__all__ = ["codec", "record", "recv_job", "write_all", "write_trailer"]
+
+BIG_PAYLOAD = 1 << 16  # a record's payload this large is written apart from its header
+
+
+def write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)  # all of it, unless a signal cut the write short
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def record(fd: int, kind: int, index: int = 0, cpu: float = 0.0, payload: bytes = b"") -> None:
+    header = codec.RECORD.pack(kind, index, cpu, len(payload))
+    if len(payload) < BIG_PAYLOAD:
+        write_all(fd, header + payload)
+    else:  # not copied into one more buffer (outputs reach 150 MB)
+        write_all(fd, header)
+        write_all(fd, payload)
+
+
+def write_trailer(response: int, fields: dict[str, Any]) -> None:
+    trailer = json.dumps(fields).encode()
+    with contextlib.suppress(BrokenPipeError):  # the client gave up on this job
+        write_all(response, b"\n" + trailer + codec.TRAILER_LENGTH.pack(len(trailer)) + codec.TRAILER_MAGIC)
+
+
+def recv_job(sock: socket.socket) -> tuple[dict[str, Any], int]:
+    """A job, as ``codec.JOB_HEADER`` describes it, and the pipe for its answer."""
+    size = codec.JOB_HEADER.size
+    head, fds, _, _ = socket.recv_fds(sock, size, 1)
+    if not head:
+        raise EOFError
+    head += _recv_exact(sock, size - len(head))
+    json_length, inputs_length = codec.JOB_HEADER.unpack(head)
+    job: dict[str, Any] = json.loads(_recv_exact(sock, json_length))
+    job["inputs"] = _recv_exact(sock, inputs_length)  # unpickled by the runner, not here
+    return job, fds[0]
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)

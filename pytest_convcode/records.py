@@ -11,10 +11,30 @@ or the report) are told apart by their fields, in ``kind_of``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 SINGLE, CONVERSATION, REASONING = "single", "conversation", "reasoning"
 Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """What a kind's records say about problems and scores, for readers that know no kinds
+    (``--compare``, the report). A kind with none registered reads as a plain one-turn record:
+    its score group is its suite, split into ``suite`` / ``suite+`` when it has base and plus
+    ``phases``, and a problem is solved when the record passed there."""
+
+    variant: str | None = None  # the field that tells a task's problems apart ("setting", "mode")
+    grouped_by_variant: bool = False  # score groups are "suite-<variant>" (cruxeval-output)
+    conversational: bool = False  # a problem is solved by a turn: the record's "solved_at"
+
+
+FORMATS: dict[str, RecordFormat] = {
+    SINGLE: RecordFormat(),
+    CONVERSATION: RecordFormat(variant="setting", conversational=True),
+    REASONING: RecordFormat(variant="mode", grouped_by_variant=True),
+}
 
 
 def kind_of(record: Record) -> str:
@@ -25,16 +45,28 @@ def kind_of(record: Record) -> str:
     return CONVERSATION if "setting" in record else REASONING if "mode" in record else SINGLE
 
 
+def format_of(record: Record) -> RecordFormat:
+    return FORMATS.get(kind_of(record), RecordFormat())
+
+
+def is_conversation(record: Record) -> bool:
+    """A turn of a conversation (scored by MRR and Recall), not a one-turn item (scored by pass@k)."""
+    return format_of(record).conversational
+
+
 def score_groups(record: Record) -> dict[str, bool]:
     """The score groups a one-turn record counts in, with whether it passed there.
 
     ``humaneval`` counts the base tests only; ``humaneval+`` needs every phase. A code
     reasoning prediction counts in its suite and mode: ``cruxeval-output``.
     """
+    fmt = format_of(record)
     suite = record["suite"]
-    if kind_of(record) == REASONING:
-        return {f"{suite}-{record['mode']}": record["outcome"] == "passed"}
-    phases = record.get("phases") or {}
+    if fmt.grouped_by_variant and fmt.variant is not None:
+        return {f"{suite}-{record[fmt.variant]}": record["outcome"] == "passed"}
+    phases = record.get("phases")
+    if not phases:  # no tests by phase (or none ran): passed or not
+        return {suite: record["outcome"] == "passed"}
     groups = {suite: bool(phases.get("base", {}).get("passed"))}
     if "plus" in phases:
         groups[f"{suite}+"] = all(p.get("passed") for p in phases.values())
@@ -45,14 +77,14 @@ def problem_key(record: Record) -> str:
     """``suite/task_id``, with the feedback setting of a conversation or the mode of a prediction:
     what ``--compare`` and the report call a problem."""
     key = f"{record['suite']}/{record['task_id']}"
-    kind = kind_of(record)
-    qualifier = record["setting"] if kind == CONVERSATION else record["mode"] if kind == REASONING else None
+    variant = format_of(record).variant
+    qualifier = record.get(variant) if variant is not None else None
     return f"{key} {qualifier}" if qualifier else key
 
 
 def solved(record: Record) -> bool:
     """Whether the record's problem was solved by this item: a conversation by a passing turn
     (this one or an earlier), one turn by passing every score group."""
-    if kind_of(record) == CONVERSATION:
+    if format_of(record).conversational:
         return record.get("solved_at") is not None
     return all(score_groups(record).values())

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any, cast
 
 from . import conversation
+from .conversation import Tester
 from .datasets import LoadedDataset, entry
 from .datasets.bigcodebench import PRELOAD as BIGCODEBENCH_PRELOAD
 from .datasets.options import DataOptions
@@ -29,6 +31,7 @@ from .models.options import ModelOptions
 from .reasoning import ReasoningJudge
 from .sandbox import Sandbox, backend
 from .tasks import Dataset, UnitDataset
+from .testers import CallTester, PromptKind, UnitTester
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Services:
     conversations: conversation.Options
     _datasets: dict[str, LoadedDataset] = field(default_factory=dict)
     _judges: dict[str, DifferentialJudge] = field(default_factory=dict)
+    _testers: dict[str, Tester[Any]] = field(default_factory=dict)
     _warned: bool = False
 
     # -- models
@@ -154,6 +158,18 @@ class Services:
                 limits=self.sandboxes.limits,
             )
         return self._judges[suite]
+
+    def tester(self, suite: str) -> Tester[Any]:
+        """How the suite's programs are tested, as a conversation tests them: a unittest-tested
+        data set by its test classes (``UnitTester``), a call-tested one by its judge."""
+        if suite not in self._testers:
+            dataset = self.dataset(suite)
+            if isinstance(dataset, UnitDataset):
+                prompt = cast(PromptKind, self.data.prompt or "instruct")
+                self._testers[suite] = UnitTester(self.library_sandbox, self.ground_truth_dir(dataset), prompt)
+            else:
+                self._testers[suite] = CallTester(self.judge(suite))
+        return self._testers[suite]
 
     def dataset_info(self) -> dict[str, dict[str, str]]:
         """The data sets this process loaded, by suite: what summary.json says was scored."""

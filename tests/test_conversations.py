@@ -123,6 +123,7 @@ def test_a_late_turn_alone_still_runs_the_turns_before_it(suite: pytest.Pytester
     result.assert_outcomes(passed=2, deselected=4)
     records = [json.loads(line) for line in (suite.path / "reports/t/results.jsonl").read_text().splitlines()]
     assert {(r["turn"], r["solved_at"]) for r in records} == {(2, 1)}
+    assert {r["kind"] for r in records} == {"conversation"}
 
 
 def test_settings_with_a_simulated_user_are_skipped_without_a_user_model(

@@ -54,7 +54,7 @@ def summary(pytester: pytest.Pytester, run_id: str = "t") -> dict[str, Any]:
 def test_k_with_a_task_id_selects_exactly_that_task(suite: pytest.Pytester) -> None:
     result, records = run(suite, "-k", "HumanEval/12")
     result.assert_outcomes(passed=1, deselected=163)
-    assert [r["task_id"] for r in records] == ["HumanEval/12"]
+    assert [(r["task_id"], r["kind"]) for r in records] == [("HumanEval/12", "single")]
     assert records[0]["generate_s"] >= 0 and records[0]["judge_s"] > 0  # judging ran the sandbox
 
 

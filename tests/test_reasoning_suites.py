@@ -48,6 +48,7 @@ def test_the_reference_answers_pass_in_both_modes(cruxeval: pytest.Pytester) -> 
         f"{t}-{m}" for t in TASKS for m in ("input", "output")
     )
     assert all(r["generate_s"] >= 0 and r["judge_s"] > 0 for r in records(cruxeval))  # judged in the sandbox
+    assert {r["kind"] for r in records(cruxeval)} == {"reasoning"}
 
 
 def test_k_selects_a_mode(cruxeval: pytest.Pytester) -> None:

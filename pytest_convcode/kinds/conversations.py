@@ -10,11 +10,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from ..conversation import ConversationLog, Conversations, Tester, TurnResult
+from ..conversation import ConversationLog, Conversations, TurnResult
 from ..conversation_metrics import summarize_conversations
 from ..datasets import LoadedDataset, TaskKind
 from ..datasets.bigcodebench import stdlib_only
@@ -23,9 +23,7 @@ from ..feedback import Setting
 from ..records import CONVERSATION, Record
 from ..services import Services, asker
 from ..tasks import Dataset, Problem, UnitDataset
-from ..testers import CallTester, PromptKind, UnitTester
-from .kind import KINDS, request_fields
-from .single import selected
+from .kind import KINDS, request_fields, selected
 
 
 @dataclass(frozen=True)
@@ -75,19 +73,12 @@ class ConversationSuite:
 
     @cached_property
     def conversations(self) -> Conversations:
-        services = self.services
-        dataset, place = self.dataset, services.place
-        tester: Tester[Any]
-        if isinstance(dataset, UnitDataset):
-            prompt = cast(PromptKind, services.data.prompt or "instruct")
-            tester = UnitTester(services.library_sandbox, services.ground_truth_dir(dataset), prompt)
-        else:
-            tester = CallTester(services.judge(self.name))
+        services, place = self.services, self.services.place
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
         user = services.user_generator
         return Conversations(
-            tester,
+            services.tester(self.name),
             ask_model=asker(services.generator),
             ask_user=asker(user) if user is not None else None,
             options=services.conversations,

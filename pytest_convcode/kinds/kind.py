@@ -11,7 +11,7 @@ plugin only goes through this interface: a new kind is a module of its own plus 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import pytest
@@ -25,6 +25,7 @@ from ..registry import Registry
 from ..services import Services
 
 C = TypeVar("C", contravariant=True)
+T = TypeVar("T")
 
 
 class Verdict(Protocol):
@@ -107,6 +108,17 @@ def kind_for(suite: str, settings: tuple[Setting, ...] | None) -> SuiteKind:
             return kind
     how = "with --feedback" if conversational else "in one turn: give --feedback to converse"
     raise UsageError(f"{suite} holds {tests} tasks, which no suite kind runs {how}")
+
+
+def selected(suite: str, tasks: Mapping[str, T], wanted: frozenset[str] | None) -> list[T]:
+    """The tasks that ``--tasks`` leaves, in data set order; naming a task the suite lacks is a
+    usage error."""
+    if wanted is None:
+        return list(tasks.values())
+    unknown = sorted(wanted - set(tasks))
+    if unknown:
+        raise UsageError(f"--tasks names {len(unknown)} tasks that {suite} lacks, e.g. {unknown[0]!r}")
+    return [task for task_id, task in tasks.items() if task_id in wanted]
 
 
 def expect_pass(verdict: Verdict) -> None:

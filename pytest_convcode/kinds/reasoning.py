@@ -20,8 +20,7 @@ from ..models import Answer, Message, Request
 from ..reasoning import STYLES, PromptStyle, Question, ReasoningVerdict, extract, feature_scores
 from ..records import REASONING, Record
 from ..services import Services
-from .kind import KINDS, request_fields, timed
-from .single import selected
+from .kind import KINDS, request_fields, selected, timed
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from ..datasets import TaskKind
 from ..errors import UsageError
@@ -19,9 +19,7 @@ from ..models import Answer, Request
 from ..records import SINGLE, Record
 from ..services import Services
 from ..tasks import Dataset, Task
-from .kind import KINDS, request_fields, timed
-
-T = TypeVar("T")
+from .kind import KINDS, request_fields, selected, timed
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -125,17 +123,6 @@ class SingleTurnSuite:
 
     def close(self) -> None:
         pass
-
-
-def selected(suite: str, tasks: Mapping[str, T], wanted: frozenset[str] | None) -> list[T]:
-    """The tasks that ``--tasks`` leaves, in data set order; naming a task the suite lacks is a
-    usage error."""
-    if wanted is None:
-        return list(tasks.values())
-    unknown = sorted(wanted - set(tasks))
-    if unknown:
-        raise UsageError(f"--tasks names {len(unknown)} tasks that {suite} lacks, e.g. {unknown[0]!r}")
-    return [task for task_id, task in tasks.items() if task_id in wanted]
 
 
 class SingleTurn:

@@ -1,0 +1,117 @@
+"""One-turn code generation on tasks tested by unittest classes (BigCodeBench): one item per task
+and sample; the program runs with the task's tests in the sandbox, as ConvCodeWorld's turn 0
+does (the same request, so the two share cached answers). A task that cannot be judged on this
+machine (a library it needs is missing, its own reference fails here) is an error (E)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pytest
+
+from ..conversation import Evaluation
+from ..datasets import TaskKind
+from ..datasets.bigcodebench import stdlib_only
+from ..feedback import Setting
+from ..metrics import summarize
+from ..models import Answer, Message, Request
+from ..records import Record
+from ..services import Services
+from ..tasks import UnitDataset, UnitTask
+from .kind import KINDS, request_fields, selected, timed
+
+UNITTEST = "unittest"
+
+
+@dataclass(frozen=True)
+class UnitCase:
+    task: UnitTask
+    sample: int
+    samples: int
+    statement: str  # what the model is asked: the instruct prompt, or the code to complete
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+    @property
+    def id(self) -> str:
+        return self.task_id if self.samples == 1 else f"{self.task_id}-s{self.sample}"
+
+    @property
+    def request(self) -> Request:
+        return Request(self.task, (Message("user", self.statement),), n=self.samples)
+
+
+@dataclass
+class UnitTestSuite:
+    services: Services
+    name: str
+    _answers: dict[str, list[Answer]] = field(default_factory=dict)  # by task id
+
+    @cached_property
+    def dataset(self) -> UnitDataset:
+        dataset = self.services.dataset(self.name)
+        assert isinstance(dataset, UnitDataset)  # the kind accepts unittest-tested data sets only
+        return dataset
+
+    def cases(self, settings: tuple[Setting, ...] | None) -> tuple[list[UnitCase], list[str]]:
+        data, model, tester = self.services.data, self.services.model, self.services.tester(self.name)
+        cases: list[UnitCase] = []
+        for task in selected(self.name, self.dataset.tasks, data.tasks):
+            if data.subset == "stdlib" and not stdlib_only(task):
+                continue
+            n = model.samples(task)
+            cases.extend(UnitCase(task, i, n, tester.statement(task)) for i in range(n))
+        return cases, []
+
+    def start(self, cases: Sequence[UnitCase], everything: bool) -> None:
+        self.services.prefetch(list({c.task_id: c.request for c in cases}.values()))
+
+    def cost(self, case: UnitCase) -> float:
+        return 0.0
+
+    def judge(self, case: UnitCase, record: dict[str, Any]) -> Evaluation:
+        record["sample"] = case.sample
+        started = time.perf_counter()
+        if case.task_id not in self._answers:
+            self._answers[case.task_id] = self.services.generator.answers(case.request)
+        answer = self._answers[case.task_id][case.sample]
+        generated = time.perf_counter()
+        if self.services.model.cacheable:
+            record.update(request_fields(answer), reply=answer.reply if answer.reply is not None else answer.text)
+        program = answer.program(case.task) if answer.text else ""
+        evaluation = self.services.tester(self.name).evaluate(case.task, program)
+        timed(record, started, generated)
+        if evaluation.environment_error:
+            pytest.fail(evaluation.environment_error, pytrace=False)
+        if not answer.text and answer.why:
+            evaluation = Evaluation(False, evaluation.outcomes, explanation=f"the reply held no program: {answer.why}")
+        record["tests"] = {o.name: o.status for o in evaluation.outcomes}
+        if not evaluation.passed:
+            record["failure"] = evaluation.explanation
+        record["program"] = program
+        return evaluation
+
+    def close(self) -> None:
+        pass
+
+
+class UnitTests:
+    name = UNITTEST
+
+    def accepts(self, tests: TaskKind, conversational: bool) -> bool:
+        return tests == "unittest" and not conversational
+
+    def open(self, services: Services, suite: str) -> UnitTestSuite:
+        return UnitTestSuite(services, suite)
+
+    def scores(self, records: Sequence[Record]) -> dict[str, Any]:
+        return {"scores": summarize(records)}
+
+
+KINDS.register(UNITTEST)(UnitTests())

@@ -1,0 +1,55 @@
+"""BigCodeBench in one turn (the ``unittest`` suite kind), end to end: pytest runs of
+suites/bigcodebench on standard-library tasks, with the reference, a samples file of wrong and
+right programs, and a task this machine cannot judge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = "BigCodeBench/16,BigCodeBench/24"  # standard library only, and quick to test
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_bigcodebench=(ROOT / "suites/bigcodebench/test_bigcodebench.py").read_text())
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict[str, Any]], dict[str, Any]]:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--run-id", "u", *args)
+    folder = pytester.path / "reports" / "u"
+    records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    return result, records, json.loads((folder / "summary.json").read_text())
+
+
+def test_the_reference_solutions_pass_every_test(suite: pytest.Pytester) -> None:
+    result, records, summary = run(suite, "--tasks", TASKS)
+    result.assert_outcomes(passed=2)
+    assert {r["kind"] for r in records} == {"unittest"}
+    assert all(r["tests"] and set(r["tests"].values()) == {"passed"} for r in records)
+    assert summary["scores"]["bigcodebench"]["pass@1"] == 1.0
+
+
+def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_test(suite: pytest.Pytester) -> None:
+    wrong = {"task_id": "BigCodeBench/24", "solution": "def task_func(password, SALT_LENGTH=32):\n    return None\n"}
+    samples = suite.path / "samples.jsonl"
+    samples.write_text(json.dumps(wrong) + "\n" + json.dumps({"task_id": "BigCodeBench/24", "completion": ""}) + "\n")
+    result, records, summary = run(suite, "--model", f"replay:{samples}", "--tasks", "BigCodeBench/24")
+    result.assert_outcomes(failed=2)  # the empty completion leaves a function without a body
+    failure = next(r["failure"] for r in records if r["sample"] == 0)
+    assert "tests did not pass; first, test_" in failure
+    assert summary["scores"]["bigcodebench"] == {"tasks": 1, "samples": 2, "passed": 0, "errors": 0, "pass@1": 0.0}
+
+
+def test_a_task_whose_reference_fails_here_is_an_error_left_out_of_the_scores(suite: pytest.Pytester) -> None:
+    """BigCodeBench/176 looks host names up: the sandbox has no network, so its reference fails too."""
+    result, records, summary = run(suite, "--tasks", "BigCodeBench/176,BigCodeBench/24")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*BigCodeBench/176 cannot be judged here: its reference solution fails too*"])
+    assert [r["outcome"] for r in records if r["task_id"] == "BigCodeBench/176"] == ["error"]
+    assert summary["scores"]["bigcodebench"]["errors"] == 1

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_convcode.report import ReportError, load_run, plots, render_html, write_html
 from pytest_convcode.report.__main__ import main
-from pytest_convcode.report.data import unified_diff
+from pytest_convcode.report.diff import unified_diff
 from pytest_convcode.report.embed import script_json, unpack
 from pytest_convcode.report.page import cell
 

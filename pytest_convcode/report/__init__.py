@@ -17,8 +17,10 @@ import jinja2
 from markupsafe import Markup
 
 from . import page
-from .data import SETTING_ORDER, ReportError, RunData, load_run
+from .data import RunData, load_run
 from .embed import COLUMNS, embed, script_json
+from .files import ReportError
+from .problems import SETTING_ORDER
 
 __all__ = ["ReportError", "RunData", "load_run", "render_html", "write_html"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .data import Problem
+from .problems import Problem
 
 # The index's row layout; report.js reads rows by these positions.
 COLUMNS = ("id", "suite", "task", "setting", "sample", "status", "label", "turns", "flip", "blob")

@@ -15,7 +15,8 @@ from typing import Any
 from markupsafe import Markup
 
 from . import plots
-from .data import PASSED, SETTING_ORDER, RunData
+from .data import RunData
+from .problems import PASSED, SETTING_ORDER
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,14 @@ def is_conversation(record: Record) -> bool:
     return format_of(record).conversational
 
 
+def variant(record: Record) -> str | None:
+    """What tells the record's problem apart from the task's others: a conversation's setting,
+    a prediction's mode; None for a plain one-turn record."""
+    field = format_of(record).variant
+    value = record.get(field) if field is not None else None
+    return str(value) if value is not None else None
+
+
 def score_groups(record: Record) -> dict[str, bool]:
     """The score groups a one-turn record counts in, with whether it passed there.
 
@@ -77,8 +85,7 @@ def problem_key(record: Record) -> str:
     """``suite/task_id``, with the feedback setting of a conversation or the mode of a prediction:
     what ``--compare`` and the report call a problem."""
     key = f"{record['suite']}/{record['task_id']}"
-    variant = format_of(record).variant
-    qualifier = record.get(variant) if variant is not None else None
+    qualifier = variant(record)
     return f"{key} {qualifier}" if qualifier else key
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..conversation_metrics import summarize_conversations
 from ..metrics import summarize
+from ..records import is_conversation
 from .files import ReportError, find_baseline, read_jsonl, read_summary
 from .problems import ERROR, FAILED, PASSED, Problem, build_problems
 
@@ -47,8 +48,8 @@ def _summary_from_records(records: list[dict[str, Any]]) -> dict[str, Any]:
         "run_id": first.get("run_id"),
         "model": first.get("model"),
         "items": {o: sum(r["outcome"] == o for r in records) for o in (PASSED, FAILED, ERROR)},
-        "scores": summarize(r for r in records if "setting" not in r),
-        "conversations": summarize_conversations(r for r in records if "setting" in r),
+        "scores": summarize(r for r in records if not is_conversation(r)),
+        "conversations": summarize_conversations(r for r in records if is_conversation(r)),
     }
 
 
@@ -68,7 +69,7 @@ def load_run(run_dir: Path) -> RunData:
     if not records:
         raise ReportError(f"{results}: holds no results (the run reported no item)")
     for n, record in enumerate(records, 1):
-        if "setting" in record and not isinstance(record.get("turn"), int):
+        if is_conversation(record) and not isinstance(record.get("turn"), int):
             raise ReportError(f"{results}: record {n} ({record['task_id']}) has a setting but no integer 'turn'")
     logs: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for path in sorted((run_dir / "conversations").glob("*.jsonl")):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..feedback.settings import ALL_SETTINGS
-from ..records import problem_key
+from ..records import CONVERSATION, is_conversation, problem_key, variant
 from .diff import unified_diff
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
@@ -88,7 +88,7 @@ def _prediction(value: Any) -> str | None:
 
 
 def _single_problem(record: dict[str, Any], samples: int) -> Problem:
-    suite, task_id, variant = record["suite"], record["task_id"], record.get("mode")
+    suite, task_id, mode = record["suite"], record["task_id"], variant(record)
     key = problem_key(record)
     sample = int(record.get("sample", 0))
     turn = Turn(
@@ -106,7 +106,7 @@ def _single_problem(record: dict[str, Any], samples: int) -> Problem:
     )
     row_id = key + (f"#{sample}" if samples > 1 else "")
     problem = Problem(row_id, key, suite, task_id, None, sample, record["outcome"], turns=[turn])
-    problem.variant = str(variant) if variant else None
+    problem.variant = mode
     return problem
 
 
@@ -149,7 +149,7 @@ def _conversation_problem(
             turn.diff_from = previous.index
             turn.diff = unified_diff(previous.program, program, f"turn {previous.index}", f"turn {index}")
         turns.append(turn)
-    key = problem_key({"suite": suite, "task_id": task_id, "setting": setting})
+    key = problem_key({"kind": CONVERSATION, "suite": suite, "task_id": task_id, "setting": setting})
     return Problem(key, key, suite, task_id, setting, None, status, solved_at, turns)
 
 
@@ -161,12 +161,12 @@ def build_problems(
     conversations: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     single: list[dict[str, Any]] = []
     for record in records:
-        if "setting" in record:
+        if is_conversation(record):
             conversations[record["suite"], record["task_id"], record["setting"]][int(record["turn"])] = record
         else:
-            samples[record["suite"], record["task_id"], record.get("mode")].add(int(record.get("sample", 0)))
+            samples[record["suite"], record["task_id"], variant(record)].add(int(record.get("sample", 0)))
             single.append(record)
-    problems = [_single_problem(r, len(samples[r["suite"], r["task_id"], r.get("mode")])) for r in single]
+    problems = [_single_problem(r, len(samples[r["suite"], r["task_id"], variant(r)])) for r in single]
     for (suite, task_id, setting), turns in conversations.items():
         problems.append(_conversation_problem(suite, task_id, setting, turns, logs.get((suite, task_id, setting), {})))
     problems.sort(

@@ -16,7 +16,15 @@ A suite module names its data set (``SUITE = "humaneval"``) and has a test that 
 ``convcode_verdict`` and calls ``expect_pass`` on it.
 """
 
+import pytest
+
 from ..kinds.kind import expect_pass
+
+
+def options_group(parser: pytest.Parser) -> pytest.OptionGroup:
+    """The ``--help`` section that every sub-plugin's options go into (whichever asks first names it)."""
+    return parser.getgroup("convcode", "pytest-convcode: evaluate code-generating models")
+
 
 # in an order where each imports only those before it (a plugin imported before pytest registers
 # it would escape assertion rewriting)
@@ -30,4 +38,4 @@ pytest_plugins = [
     "pytest_convcode.plugin.json_report",
 ]
 
-__all__ = ["expect_pass"]
+__all__ = ["expect_pass", "options_group"]

@@ -25,13 +25,14 @@ from ..datasets.options import DataOptions
 from ..errors import UsageError
 from ..kinds import Case, Suite
 from ..options import add_options
+from . import options_group
 from .session import RUN
 
 USAGE_PROBLEM = pytest.StashKey[str]()  # on the collector of a suite module that cannot be run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(DataOptions, parser.getgroup("convcode"))
+    add_options(DataOptions, options_group(parser))
     conversations = parser.getgroup("convcode-conversations", "pytest-convcode: multi-turn conversations with feedback")
     add_options(conversation.Options, conversations)
 

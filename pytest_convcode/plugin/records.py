@@ -19,6 +19,7 @@ from ..kinds import KINDS
 from ..options import add_options, from_config, option
 from ..records import kind_of
 from ..summary import build_summary
+from . import options_group
 from .session import RUN, Run
 
 
@@ -59,7 +60,7 @@ REPORTING = pytest.StashKey[Reporting]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(ReportOptions, parser.getgroup("convcode"))
+    add_options(ReportOptions, options_group(parser))
 
 
 def pytest_configure(config: pytest.Config) -> None:

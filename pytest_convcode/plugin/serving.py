@@ -16,6 +16,7 @@ from ..models.endpoint import EndpointModel
 from ..models.options import ModelOptions
 from ..models.vllm import ServeOptions, VllmServer, free_port
 from ..options import add_options, from_config, option
+from . import options_group
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ SERVER = pytest.StashKey[VllmServer]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(AutorunOptions, parser.getgroup("convcode"))
+    add_options(AutorunOptions, options_group(parser))
 
 
 def with_endpoint(config: pytest.Config, models: ModelOptions) -> ModelOptions:

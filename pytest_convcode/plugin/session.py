@@ -23,12 +23,12 @@ from ..kinds import Suite, SuiteKind, kind_for
 from ..models import ModelSettings, project_aliases
 from ..models.endpoint import EndpointModel
 from ..models.options import ModelOptions
-from ..options import add_options, from_config, recorded
+from ..options import add_options, from_config, option, recorded
 from ..registry import UnknownNameError
 from ..results import Results, RunLog
 from ..sandbox import backend
 from ..services import RunPlace, Services
-from . import serving
+from . import options_group, serving
 
 
 @dataclass
@@ -80,14 +80,24 @@ class Run:
 RUN = pytest.StashKey[Run]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("convcode", "pytest-convcode: evaluate code-generating models")
-    for options in (ModelOptions, GenerationOptions, SandboxOptions, JudgeOptions):
-        add_options(options, group)
-    group.addoption("--run-id", help="name of this run's folder under --reports-dir (default: time and random)")
-    group.addoption(
-        "--reports-dir", type=Path, default=Path("reports"), help="where runs write results (default: reports)"
+@dataclass(frozen=True)
+class PlaceOptions:
+    run_id: str | None = option(
+        "--run-id", record=False, help="name of this run's folder under --reports-dir (default: time and random)"
     )
+    reports_dir: Path = option(
+        "--reports-dir",
+        default=Path("reports"),
+        type=Path,
+        record=False,
+        help="where runs write results (default: reports)",
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = options_group(parser)
+    for options in (ModelOptions, GenerationOptions, SandboxOptions, JudgeOptions, PlaceOptions):
+        add_options(options, group)
     parser.addini("convcode_models", "a TOML file of model aliases, over the bundled ones", type="paths", default=[])
 
 
@@ -95,8 +105,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "convcode: a benchmark item of pytest-convcode")
     worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
-    run_id = worker_input["convcode_run_id"] if worker_input else config.getoption("run_id") or results.new_run_id()
-    reports_dir = Path(config.rootpath, config.getoption("reports_dir"))
+    place = from_config(PlaceOptions, config)
+    run_id = worker_input["convcode_run_id"] if worker_input else place.run_id or results.new_run_id()
+    reports_dir = Path(config.rootpath, place.reports_dir)
     try:
         services = _services(config, worker_input, RunPlace(run_id, reports_dir, _cache_dir(config)))
         services.model  # noqa: B018  (resolved now: a bad --model is a usage error here, not per item)

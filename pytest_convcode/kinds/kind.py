@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from ..datasets import LoadedDataset, TaskKind, entry
 from ..errors import UsageError
 from ..feedback import Setting
-from ..models import Answer
+from ..models import Answer, Request
 from ..records import Record
 from ..registry import Registry
 from ..services import Services
@@ -108,6 +109,20 @@ def kind_for(suite: str, settings: tuple[Setting, ...] | None) -> SuiteKind:
             return kind
     how = "with --feedback" if conversational else "in one turn: give --feedback to converse"
     raise UsageError(f"{suite} holds {tests} tasks, which no suite kind runs {how}")
+
+
+@dataclass
+class Answers:
+    """A suite's answers by the id its samples share: all samples of a task are asked for in one
+    request, the first time one of its items needs them."""
+
+    services: Services
+    _got: dict[str, list[Answer]] = field(default_factory=dict)
+
+    def sample(self, key: str, request: Request, index: int) -> Answer:
+        if key not in self._got:
+            self._got[key] = self.services.generator.answers(request)
+        return self._got[key][index]
 
 
 def selected(suite: str, tasks: Mapping[str, T], wanted: frozenset[str] | None) -> list[T]:

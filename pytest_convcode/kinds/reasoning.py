@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
 
@@ -16,11 +16,11 @@ from ..datasets.reasoning import ReasoningDataset
 from ..errors import UsageError
 from ..feedback import Setting
 from ..metrics import summarize
-from ..models import Answer, Message, Request
+from ..models import Message, Request
 from ..reasoning import STYLES, PromptStyle, Question, ReasoningVerdict, extract, feature_scores
 from ..records import REASONING, Record
 from ..services import Services
-from .kind import KINDS, request_fields, selected, timed
+from .kind import KINDS, Answers, request_fields, selected, timed
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ class ReasoningCase:
 class ReasoningSuite:
     services: Services
     name: str
-    _answers: dict[str, list[Answer]] = field(default_factory=dict)  # by the case's base_id
+
+    def __post_init__(self) -> None:
+        self.answers = Answers(self.services)
 
     @cached_property
     def dataset(self) -> ReasoningDataset:
@@ -94,7 +96,7 @@ class ReasoningSuite:
             mode=question.mode, prompt=question.style, sample=case.sample, features=dict(question.task.features)
         )
         started = time.perf_counter()
-        answer = self._answer(case)
+        answer = self.answers.sample(case.base_id, case.request, case.sample)
         generated = time.perf_counter()
         if self.services.model.cacheable:
             record.update(request_fields(answer))
@@ -107,11 +109,6 @@ class ReasoningSuite:
         if not verdict.passed:
             record["failure"] = verdict.explanation
         return verdict
-
-    def _answer(self, case: ReasoningCase) -> Answer:
-        if case.base_id not in self._answers:
-            self._answers[case.base_id] = self.services.generator.answers(case.request)
-        return self._answers[case.base_id][case.sample]
 
     def close(self) -> None:
         pass

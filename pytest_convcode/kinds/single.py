@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -15,11 +15,11 @@ from ..errors import UsageError
 from ..feedback import Setting
 from ..judge import Verdict
 from ..metrics import summarize
-from ..models import Answer, Request
+from ..models import Request
 from ..records import SINGLE, Record
 from ..services import Services
 from ..tasks import Dataset, Task
-from .kind import KINDS, request_fields, selected, timed
+from .kind import KINDS, Answers, request_fields, selected, timed
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -52,7 +52,9 @@ class Case:
 class SingleTurnSuite:
     services: Services
     name: str
-    _answers: dict[str, list[Answer]] = field(default_factory=dict)  # by task id
+
+    def __post_init__(self) -> None:
+        self.answers = Answers(self.services)
 
     @cached_property
     def dataset(self) -> Dataset:
@@ -92,7 +94,7 @@ class SingleTurnSuite:
         """The case's answer, judged; harness trouble raises here (an E)."""
         record["sample"] = case.sample
         started = time.perf_counter()
-        answer = self._answer(case)
+        answer = self.answers.sample(case.task_id, case.request, case.sample)
         generated = time.perf_counter()
         if self.services.model.cacheable:
             record.update(request_fields(answer))
@@ -114,12 +116,6 @@ class SingleTurnSuite:
         record["program"] = verdict.program
         timed(record, started, generated)
         return verdict
-
-    def _answer(self, case: Case) -> Answer:
-        """The sample of a case; all samples of a task are requested together."""
-        if case.task_id not in self._answers:
-            self._answers[case.task_id] = self.services.generator.answers(case.request)
-        return self._answers[case.task_id][case.sample]
 
     def close(self) -> None:
         pass

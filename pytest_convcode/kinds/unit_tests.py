@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -18,11 +18,11 @@ from ..datasets import TaskKind
 from ..datasets.bigcodebench import stdlib_only
 from ..feedback import Setting
 from ..metrics import summarize
-from ..models import Answer, Message, Request
+from ..models import Message, Request
 from ..records import Record
 from ..services import Services
 from ..tasks import UnitDataset, UnitTask
-from .kind import KINDS, request_fields, selected, timed
+from .kind import KINDS, Answers, request_fields, selected, timed
 
 UNITTEST = "unittest"
 
@@ -51,7 +51,9 @@ class UnitCase:
 class UnitTestSuite:
     services: Services
     name: str
-    _answers: dict[str, list[Answer]] = field(default_factory=dict)  # by task id
+
+    def __post_init__(self) -> None:
+        self.answers = Answers(self.services)
 
     @cached_property
     def dataset(self) -> UnitDataset:
@@ -78,9 +80,7 @@ class UnitTestSuite:
     def judge(self, case: UnitCase, record: dict[str, Any]) -> Evaluation:
         record["sample"] = case.sample
         started = time.perf_counter()
-        if case.task_id not in self._answers:
-            self._answers[case.task_id] = self.services.generator.answers(case.request)
-        answer = self._answers[case.task_id][case.sample]
+        answer = self.answers.sample(case.task_id, case.request, case.sample)
         generated = time.perf_counter()
         if self.services.model.cacheable:
             record.update(request_fields(answer), reply=answer.reply if answer.reply is not None else answer.text)

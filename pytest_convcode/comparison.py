@@ -1,4 +1,5 @@
-"""``--compare PATH``: this run against an earlier one, metric by metric and problem by problem.
+"""``--compare PATH``: this run against an earlier one, metric by metric (``gates.reported``: strict
+with strict, excluding errors with excluding errors) and problem by problem.
 
 A problem is a single-turn task (``humaneval/HumanEval/12``: solved when any of its samples passed
 every phase), a conversation (``bigcodebench/BigCodeBench/13 cf-ef_full``: solved when some turn

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .metrics import EXCLUDING_ERRORS
+
 MAX_TURNS = 10  # feedback rounds after turn 0: 11 attempts in all
 
 
@@ -180,8 +182,9 @@ def convcodebench_recall(tasks: Iterable[tuple[Sequence[bool], Sequence[bool]]],
 def summarize_conversations(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per suite and setting ("bigcodebench cf-ef_full-expert"): MRR, Recall and the pass curve up
     to the last turn selected, from each turn record's ``solved_at`` (exact even when early turns
-    were not selected). A task with an errored turn is left out of the scores and counted apart;
-    ``leaks`` counts the simulated user's feedback turns that shared code with the ground truth."""
+    were not selected). A task with an errored turn counts as unsolved; under ``excluding_errors``
+    the same scores over the tasks without one. ``leaks`` counts the simulated user's feedback
+    turns that shared code with the ground truth."""
     firsts: dict[str, dict[str, int | None]] = defaultdict(dict)
     last_turn: dict[str, int] = defaultdict(int)
     errors: dict[str, set[str]] = defaultdict(set)
@@ -200,12 +203,15 @@ def summarize_conversations(records: Iterable[Mapping[str, Any]]) -> dict[str, d
             leaks[group][1] += bool(record["leaked"])
     summary: dict[str, dict[str, Any]] = {}
     for group in sorted(last_turn):
-        scored = [first for task, first in firsts[group].items() if task not in errors[group]]
+        ran = [first for task, first in firsts[group].items() if task not in errors[group]]
+        unsolved: list[int | None] = [None] * len(errors[group])
         entry: dict[str, Any] = {"setting": group.split(" ", 1)[1], "turns": last_turn[group] + 1}
-        if scored:
-            entry.update(score_conversations(scored, last_turn[group]).to_json())
-        else:
-            entry["tasks"] = 0
+        entry.update(_scores(ran + unsolved, last_turn[group]))
         entry.update(errors=len(errors[group]), user_feedback=leaks[group][0], leaks=leaks[group][1])
+        entry[EXCLUDING_ERRORS] = _scores(ran, last_turn[group])
         summary[group] = entry
     return summary
+
+
+def _scores(first_turns: list[int | None], max_turns: int) -> dict[str, Any]:
+    return score_conversations(first_turns, max_turns).to_json() if first_turns else {"tasks": 0}

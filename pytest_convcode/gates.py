@@ -4,7 +4,9 @@ baseline run (``--compare``).
 A gate reads ``METRIC OP VALUE``. METRIC is a name of ``reported()``: ``pass@1``,
 ``humaneval:pass@1``, ``mrr[cf-ef_full-expert]``, ``bigcodebench:recall[cf]``; without the
 ``group:`` prefix it is checked in every group that reports it (for pass@k: each suite's strictest
-group). VALUE is a number, or ``baseline`` plus or minus a number (``pass@1 >= baseline - 1.0``).
+group). Each is the strict score, errored items counted as not passed; with ``(ran)`` after it,
+the score excluding errors (``pass@1(ran)``, ``mrr[cf](ran)``). VALUE is a number, or ``baseline``
+plus or minus a number (``pass@1 >= baseline - 1.0``).
 
 Every metric is a rate compared in percent, as the tables show it. A bare number up to 1 is read
 as a fraction (``pass@1>=0.8`` means 80%), a larger one or one with ``%`` as a percent; an offset
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
+from .metrics import EXCLUDING_ERRORS, upgrade
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -31,30 +34,37 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
 _GATE = re.compile(
     rf"""^\s*(?:(?P<group>[\w+.-]+):)?(?P<name>pass@\d+|mrr|recall)(?:\[(?P<setting>[\w-]+)\])?
+    (?:\s*(?P<ran>\(ran\)))?
     \s*(?P<op>>=|<=|==|>|<)\s*
     (?:(?P<baseline>baseline)\s*(?:(?P<sign>[+-])\s*(?P<offset>{_NUMBER})\s*%?)?|(?P<value>{_NUMBER})\s*(?P<percent>%)?)
     \s*$""",
     re.VERBOSE,
 )
 USAGE = (
-    "write METRIC OP VALUE, e.g. 'pass@1>=0.8', 'humaneval:pass@1>=70%', 'mrr[cf-ef_full]>=40' "
-    "or 'pass@1>=baseline-1.0' (with --compare)"
+    "write METRIC OP VALUE, e.g. 'pass@1>=0.8', 'humaneval:pass@1>=70%', 'mrr[cf-ef_full]>=40', "
+    "'pass@1(ran)>=0.8' (excluding errors) or 'pass@1>=baseline-1.0' (with --compare)"
 )
+RAN = "(ran)"  # after a metric's name: the score excluding errors
 
 
 def reported(summary: Mapping[str, Any]) -> dict[str, float]:
     """Every gateable metric of a summary, in percent: ``<group>:pass@k`` from the scores,
-    ``<suite>:mrr[<setting>]`` and ``<suite>:recall[<setting>]`` from the conversations."""
+    ``<suite>:mrr[<setting>]`` and ``<suite>:recall[<setting>]`` from the conversations; each the
+    strict score, and with ``(ran)`` the one excluding errors. Of a schema-1 summary, what it
+    measured (``metrics.upgrade``)."""
+    summary = upgrade(summary)
     metrics: dict[str, float] = {}
     for group, entry in summary.get("scores", {}).items():
-        for key, value in entry.items():
-            if key.startswith("pass@"):
-                metrics[f"{group}:{key}"] = 100.0 * value
+        for suffix, scores in (("", entry), (RAN, entry.get(EXCLUDING_ERRORS, {}))):
+            for key, value in scores.items():
+                if key.startswith("pass@"):
+                    metrics[f"{group}:{key}{suffix}"] = 100.0 * value
     for entry_name, entry in summary.get("conversations", {}).items():
         suite = entry_name.split(" ", 1)[0]
-        for key in ("mrr", "recall"):
-            if key in entry:
-                metrics[f"{suite}:{key}[{entry['setting']}]"] = float(entry[key])
+        for suffix, scores in (("", entry), (RAN, entry.get(EXCLUDING_ERRORS, {}))):
+            for key in ("mrr", "recall"):
+                if key in scores:
+                    metrics[f"{suite}:{key}[{entry['setting']}]{suffix}"] = float(scores[key])
     return metrics
 
 
@@ -72,9 +82,10 @@ class Gate:
     relative: bool = False
     group: str | None = None  # None: every group that reports the metric (pass@k: headline groups)
     setting: str | None = None  # mrr / recall: the feedback setting
+    ran: bool = False  # the score excluding errors
 
     def metric(self, group: str) -> str:
-        return f"{group}:{self.name}" + (f"[{self.setting}]" if self.setting else "")
+        return f"{group}:{self.name}" + (f"[{self.setting}]" if self.setting else "") + (RAN if self.ran else "")
 
     def groups(self, summary: Mapping[str, Any]) -> list[str]:
         if self.group is not None:
@@ -99,7 +110,9 @@ class Gate:
             if self.relative:
                 base = theirs.get(metric)
                 if base is None:
-                    reasons.append(f"{metric} = {value:.1f}%, but the baseline did not measure it")
+                    older = f"{metric}{RAN}" in theirs  # schema 1, with errors: its scores left them out
+                    why = f" (an older summary, which left errors out: it has {metric}{RAN})" if older else ""
+                    reasons.append(f"{metric} = {value:.1f}%, but the baseline did not measure it{why}")
                     continue
                 threshold = base + self.value
                 why = f" (baseline {base:.1f}% {self.value:+.1f})"
@@ -124,4 +137,6 @@ def parse(text: str) -> Gate:
     else:
         number = float(match["value"])
         value, relative = (number if match["percent"] or number > 1 else 100.0 * number), False
-    return Gate(text.strip(), match["name"], match["op"], value, relative, match["group"], match["setting"])
+    return Gate(
+        text.strip(), match["name"], match["op"], value, relative, match["group"], match["setting"], bool(match["ran"])
+    )

@@ -194,7 +194,22 @@ def test_a_late_turn_alone_knows_when_its_conversation_was_solved() -> None:
     assert (entry["mrr"], entry["recall"], entry["curve"]) == (25.0, 50.0, [0.0, 50.0, 50.0, 50.0])
 
 
-def test_a_task_with_an_errored_turn_is_counted_apart() -> None:
-    records = [record("a", 0, None), record("a", 1, None, outcome="error"), record("b", 0, 0), record("b", 1, 0)]
+def test_a_task_with_an_errored_turn_is_unsolved_and_excluding_errors_leaves_it_out() -> None:
+    records = [
+        record("a", 0, None), record("a", 1, None, outcome="error"),  # errored after a failed turn
+        record("b", 0, 0), record("b", 1, 0),  # solved at turn 0
+        record("c", 0, None), record("c", 1, 1),  # solved at turn 1
+        record("d", 0, None, outcome="error"), record("d", 1, None, outcome="error"),  # no turn ran
+    ]  # fmt: skip
     entry = summarize_conversations(records)["s cf-expert"]
-    assert (entry["tasks"], entry["errors"], entry["mrr"]) == (1, 1, 100.0)
+    # strict, over a b c d: ranks -, 1, 2, - -> MRR (0 + 1 + 1/2 + 0) / 4, Recall 2 / 4
+    assert (entry["tasks"], entry["errors"], entry["mrr"], entry["recall"]) == (4, 2, 37.5, 50.0)
+    assert entry["curve"] == [25.0, 50.0]
+    # excluding errors, over b c: MRR (1 + 1/2) / 2, Recall 2 / 2
+    assert entry["excluding_errors"] == {"tasks": 2, "mrr": 75.0, "recall": 100.0, "curve": [50.0, 100.0]}
+
+
+def test_a_setting_whose_every_task_errored_scores_zero_and_ran_none() -> None:
+    entry = summarize_conversations([record("a", 0, None, outcome="error")])["s cf-expert"]
+    assert (entry["tasks"], entry["mrr"], entry["recall"], entry["curve"]) == (1, 0.0, 0.0, [0.0])
+    assert entry["excluding_errors"] == {"tasks": 0}

@@ -20,6 +20,7 @@ from pytest_convcode.report.diff import unified_diff
 from pytest_convcode.report.embed import script_json, unpack
 from pytest_convcode.report.page import cell
 
+GOLDEN = Path(__file__).resolve().parent / "golden"
 HOSTILE = "</script><script>alert(1)</script><!-- <img src=x onerror=alert(2)>"
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -68,7 +69,7 @@ def log_line(task_id: str, setting: str, index: int, program: str, passed: bool,
 def valid_summary(**fields: Any) -> dict[str, Any]:
     """A schema-valid summary.json (tests/conftest.py checks every one a test writes)."""
     summary: dict[str, Any] = {
-        "schema_version": 1, "run_id": "r", "model": "m", "model_identity": {"model": "m"},
+        "schema_version": 2, "run_id": "r", "model": "m", "model_identity": {"model": "m"},
         "started": "2026-11-21T10:00:00+0000", "finished": "2026-11-21T10:01:00+0000", "duration_s": 60.0,
         "suites": {}, "versions": {"python": "3.11.7", "pytest": "9.0.3"},
         "settings": {"model": "m", "samples": 1, "temperature": 0.0, "max_tokens": 512, "feedback": None,
@@ -449,7 +450,8 @@ def test_a_full_summary_shows_its_metadata_and_scores(tmp_path: Path) -> None:
                               "sha256": "ab" * 32}},
         versions={"pytest_convcode": "0.1.0", "python": "3.11.7", "pytest": "9.0.3"},
         items={"passed": 1, "failed": 1, "error": 0},
-        scores={"humaneval": {"tasks": 2, "samples": 2, "passed": 1, "errors": 0, "pass@1": 0.5}},
+        scores={"humaneval": {"tasks": 2, "samples": 2, "passed": 1, "errors": 0, "pass@1": 0.5,
+                              "excluding_errors": {"tasks": 2, "samples": 2, "pass@1": 0.5}}},
         generation={"prompt_tokens": 1234, "completion_tokens": 56, "request_seconds": 7.5, "retries": 1,
                     "cached_answers": 0},
         gates=[{"gate": "pass@1>=80", "passed": False, "reasons": ["humaneval: pass@1 = 50.0, needs >= 80"]}],
@@ -461,6 +463,46 @@ def test_a_full_summary_shows_its_metadata_and_scores(tmp_path: Path) -> None:
                  "pass@1&gt;=80: FAILED: humaneval: pass@1 = 50.0, needs &gt;= 80",
                  '<span class="value">50.0</span>', "model identity"):  # fmt: skip
         assert text in html, text
+    assert "(ran)" not in html  # no errors: the scores excluding them are the same
+
+
+def table(html: str, table_id: str) -> list[list[str]]:
+    """The text of each row's cells (header cells included) of the page's table ``table_id``."""
+    body = re.search(rf'<table id="{table_id}">(.*?)</table>', html, re.S)
+    assert body is not None, table_id
+    rows = re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)] for r in rows
+    ]
+
+
+def test_with_errors_the_tables_show_the_strict_scores_and_those_excluding_errors(tmp_path: Path) -> None:
+    summary = valid_summary(
+        items={"passed": 1, "failed": 1, "error": 1},
+        scores={"humaneval+": {"tasks": 3, "samples": 3, "passed": 1, "errors": 1, "pass@1": 1 / 3,
+                               "excluding_errors": {"tasks": 2, "samples": 2, "pass@1": 0.5}}},
+        conversations={"bigcodebench cf": {"setting": "cf", "turns": 2, "tasks": 4, "mrr": 37.5, "recall": 50.0,
+                                           "curve": [25.0, 50.0], "errors": 2, "user_feedback": 0, "leaks": 0,
+                                           "excluding_errors": {"tasks": 2, "mrr": 75.0, "recall": 100.0,
+                                                                "curve": [50.0, 100.0]}}},
+    )  # fmt: skip
+    records = [single("HumanEval/0"), single("HumanEval/1", "failed"), single("HumanEval/2", "error")]
+    html = render_html(load_run(write_run(tmp_path / "r", records, summary)))
+    assert 'id="errors-note"' in html
+    assert table(html, "scores") == [
+        ["score group", "tasks", "samples", "passed", "errors", "pass@1 (%)", "tasks ran", "pass@1 (ran) (%)"],
+        ["humaneval+", "3", "3", "1", "1", "33.3", "2", "50.0"],
+    ]
+    assert table(html, "conversation-scores")[1] == [
+        "bigcodebench", "cf", "4", "2", "37.5", "50.0", "2", "–", "2", "75.0", "100.0"
+    ]  # fmt: skip
+
+
+def test_the_report_of_a_schema_1_run_shows_what_it_measured(tmp_path: Path) -> None:
+    """A run written before errors counted in the scores: its pass@1 left its error out."""
+    html = write_html(GOLDEN / "schema1-run", tmp_path / "report.html").read_text()
+    assert ("summary schema", "1") in re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", html)
+    assert table(html, "scores")[1] == ["bigcodebench", "–", "–", "1", "1", "–", "2", "50.0"]
 
 
 def test_cells_show_the_baseline_and_a_signed_delta_in_points() -> None:
@@ -491,6 +533,7 @@ def test_a_comparison_flags_flipped_problems_and_draws_the_baseline(conversation
     baseline_dir = tmp_path / "base"
     curve = {"setting": "cf-ef_full", "turns": 3, "tasks": 1, "mrr": 33.3, "recall": 100.0, "curve": [0.0, 0.0, 100.0]}
     curve |= {"errors": 0, "user_feedback": 0, "leaks": 0}
+    curve["excluding_errors"] = {key: curve[key] for key in ("tasks", "mrr", "recall", "curve")}
     write_run(baseline_dir, [single("HumanEval/0")], valid_summary(conversations={"bigcodebench cf-ef_full": curve}))
     compared = comparison(
         baseline={"run_id": "base", "model": "older", "path": str(baseline_dir)},

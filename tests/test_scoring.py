@@ -1,4 +1,4 @@
-"""Metrics, gates, output comparison and data loading: the pure parts, no sandbox."""
+"""Metrics (strict, and excluding errors), output comparison and data loading: the pure parts, no sandbox."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from pytest_convcode import datasets
 from pytest_convcode.datasets import DatasetError
 from pytest_convcode.judge import GroundTruth, outputs_match
-from pytest_convcode.metrics import pass_at_k, summarize
+from pytest_convcode.metrics import pass_at_k, summarize, upgrade
+from pytest_convcode.reasoning.scores import feature_scores
 from pytest_convcode.sandbox import _codec
 from pytest_convcode.sandbox._codec import Opaque
 from pytest_convcode.tasks import Task
@@ -33,14 +34,103 @@ def record(task: str, base: bool, plus: bool, outcome: str = "passed") -> dict[s
     return {"suite": "humaneval", "task_id": task, "outcome": outcome, "phases": phases}
 
 
-def test_summary_reports_k_only_where_every_task_has_enough_samples_and_errors_apart() -> None:
+def error(task: str, suite: str = "humaneval") -> dict[str, object]:
+    return {"suite": suite, "task_id": task, "outcome": "error"}  # judged nothing: no phases
+
+
+def test_summary_reports_k_only_where_every_task_has_enough_samples() -> None:
     records = [record("A", True, True)] * 10 + [record("B", True, False)] * 10
-    records += [record("B", False, False, "error")]
     summary = summarize(records)
     assert summary["humaneval"]["pass@10"] == 1.0
     assert summary["humaneval+"]["pass@1"] == 0.5  # B fails its plus tests
-    assert summary["humaneval+"]["errors"] == 1 and summary["humaneval+"]["samples"] == 20
     assert "pass@100" not in summary["humaneval"]
+
+
+def test_an_errored_sample_counts_as_a_failed_one_and_excluding_errors_leaves_it_out() -> None:
+    P, F, PB = record("x", True, True), record("x", False, False, "failed"), record("x", True, False, "failed")
+    samples = {  # five planned a task; PB passes the base tests only
+        "A": [P, P, F, error("A"), F],
+        "B": [PB, F, error("B"), error("B"), F],
+        "C": [error("C")] * 5,  # none ran
+    }
+    summary = summarize([r | {"task_id": task} for task, rs in samples.items() for r in rs])
+    # strict, n = 5 each: A c = 2, B c = 0 (plus) or 1 (base), C c = 0
+    # excluding errors: A n = 4, B n = 3 (so no pass@5), C left out
+    assert summary["humaneval+"] == {
+        "tasks": 3, "samples": 15, "passed": 2, "errors": 8,
+        "pass@1": pytest.approx((2 / 5 + 0 + 0) / 3), "pass@5": pytest.approx((1 + 0 + 0) / 3),
+        "excluding_errors": {"tasks": 2, "samples": 7, "pass@1": pytest.approx((2 / 4 + 0 / 3) / 2)},
+    }  # fmt: skip
+    assert summary["humaneval"] == {
+        "tasks": 3, "samples": 15, "passed": 3, "errors": 8,
+        "pass@1": pytest.approx((2 / 5 + 1 / 5 + 0) / 3), "pass@5": pytest.approx((1 + 1 + 0) / 3),
+        "excluding_errors": {"tasks": 2, "samples": 7, "pass@1": pytest.approx((2 / 4 + 1 / 3) / 2)},
+    }  # fmt: skip
+
+
+def test_a_suite_whose_every_item_errored_scores_zero_and_ran_nothing() -> None:
+    assert summarize([error("M/1", "mbpp"), error("M/1", "mbpp")]) == {
+        "mbpp": {"tasks": 1, "samples": 2, "passed": 0, "errors": 2, "pass@1": 0.0,
+                 "excluding_errors": {"tasks": 0, "samples": 0}},
+    }  # fmt: skip
+
+
+def prediction(task: str, mode: str, outcome: str, **features: int) -> dict[str, object]:
+    return {"kind": "reasoning", "suite": "cruxeval", "mode": mode, "task_id": task, "outcome": outcome,
+            "features": features}  # fmt: skip
+
+
+def test_code_reasoning_groups_count_errors_as_wrong_predictions() -> None:
+    records = [
+        prediction("s1", "output", "passed"), prediction("s1", "output", "error"),
+        prediction("s2", "output", "failed"), prediction("s2", "output", "failed"),
+        prediction("s1", "input", "error"),
+    ]  # fmt: skip
+    summary = summarize(records)
+    # strict: s1 1 of 2, s2 0 of 2; excluding errors: s1 1 of 1, s2 0 of 2
+    assert summary["cruxeval-output"]["pass@1"] == pytest.approx((1 / 2 + 0) / 2)
+    assert summary["cruxeval-output"]["excluding_errors"] == {"tasks": 2, "samples": 3, "pass@1": 0.5}
+    assert summary["cruxeval-input"] == {
+        "tasks": 1, "samples": 1, "passed": 0, "errors": 1, "pass@1": 0.0,
+        "excluding_errors": {"tasks": 0, "samples": 0},
+    }  # fmt: skip
+
+
+def test_code_features_count_errors_too() -> None:
+    records = [
+        prediction("s1", "output", "passed", code_lines=2), prediction("s1", "output", "error", code_lines=2),
+        prediction("s2", "output", "error", code_lines=3), prediction("s2", "output", "error", code_lines=3),
+    ]  # fmt: skip
+    assert feature_scores(records)["cruxeval-output"]["code_lines"] == [
+        {"bucket": "2", "low": 2, "high": 2, "tasks": 1, "samples": 2, "passed": 1, "errors": 1, "pass@1": 0.5,
+         "excluding_errors": {"tasks": 1, "samples": 1, "pass@1": 1.0}},
+        {"bucket": "3", "low": 3, "high": 3, "tasks": 1, "samples": 2, "passed": 0, "errors": 2, "pass@1": 0.0,
+         "excluding_errors": {"tasks": 0, "samples": 0}},
+    ]  # fmt: skip
+
+
+def test_a_schema_1_summary_reads_as_excluding_errors_and_strict_only_where_it_had_none() -> None:
+    old = {
+        "schema_version": 1,
+        "scores": {"humaneval": {"tasks": 2, "samples": 2, "passed": 1, "errors": 0, "pass@1": 0.5},
+                   "mbpp": {"tasks": 3, "samples": 3, "passed": 3, "errors": 1, "pass@1": 1.0}},
+        "conversations": {"bcb cf": {"setting": "cf", "turns": 2, "tasks": 1, "mrr": 50.0, "recall": 100.0,
+                                     "curve": [0.0, 100.0], "errors": 1, "user_feedback": 0, "leaks": 0}},
+    }  # fmt: skip
+    new = upgrade(old)
+    assert new["scores"]["humaneval"] == old["scores"]["humaneval"] | {
+        "excluding_errors": {"tasks": 2, "samples": 2, "pass@1": 0.5}
+    }
+    assert new["scores"]["mbpp"] == {
+        "passed": 3,
+        "errors": 1,
+        "excluding_errors": {"tasks": 3, "samples": 3, "pass@1": 1.0},
+    }
+    assert new["conversations"]["bcb cf"] == {
+        "setting": "cf", "turns": 2, "errors": 1, "user_feedback": 0, "leaks": 0,
+        "excluding_errors": {"tasks": 1, "mrr": 50.0, "recall": 100.0, "curve": [0.0, 100.0]},
+    }  # fmt: skip
+    assert upgrade(new | {"schema_version": 2}) == new | {"schema_version": 2}  # the current shape is kept
 
 
 def task(oracle: str = "exact", atol: float = 0.0) -> Task:

@@ -1,4 +1,5 @@
-"""summary.json end to end: its metadata, its schema, --compare and gates against a baseline."""
+"""summary.json end to end: its metadata, its schema, scores with errors, --compare and gates against a
+baseline (of this schema, and of schema 1)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pytest_convcode import datasets
 from pytest_convcode.summary import SCHEMA_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_1_RUN = ROOT / "tests/golden/schema1-run"  # BigCodeBench/16 wrong, /24 right, /176 an error
 HUMANEVAL = datasets.load("humaneval")
 TASKS = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7"]
 
@@ -94,3 +96,75 @@ def test_comparing_without_a_baseline_is_a_usage_error(suite: pytest.Pytester, a
     result = run(suite, "x", set(), *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+# ---------------------------------------------------------------- errors in the scores
+
+
+@pytest.fixture
+def bigcodebench(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_bigcodebench=(ROOT / "suites/bigcodebench/test_bigcodebench.py").read_text())
+    return pytester
+
+
+def run_with_an_error(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The reference on BigCodeBench/24 (passes) and /176 (its reference needs the network: an error)."""
+    tasks = "BigCodeBench/176,BigCodeBench/24"
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--run-id", "e", "--tasks", tasks, *args)
+
+
+def test_an_error_counts_as_not_passed_and_the_score_excluding_it_stands_beside(bigcodebench: pytest.Pytester) -> None:
+    result = run_with_an_error(bigcodebench)
+    assert result.ret == 1  # an item errored
+    data = summary(bigcodebench, "e")
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
+    assert data["schema_version"] == 2
+    assert data["scores"]["bigcodebench"] == {
+        "tasks": 2, "samples": 2, "passed": 1, "errors": 1, "pass@1": 0.5,
+        "excluding_errors": {"tasks": 1, "samples": 1, "pass@1": 1.0},
+    }  # fmt: skip
+    result.stdout.re_match_lines(
+        [
+            r"score\s+tasks\s+samples\s+passed\s+errors\s+pass@1\s+ran\s+pass@1 \(ran\)$",
+            r"bigcodebench\s+2\s+2\s+1\s+1\s+50\.0\s+1\s+100\.0$",
+            r"items: 1 passed, 0 failed \(wrong answers\), 1 errors \(harness trouble, scored as not passed; "
+            r'"\(ran\)": the scores without them\)$',
+        ]
+    )
+
+
+def test_a_conversation_with_an_errored_turn_counts_as_unsolved(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
+    result = run_with_an_error(pytester, "--feedback", "cf", "--max-turns", "1")
+    assert summary(pytester, "e")["conversations"]["bigcodebench cf"] == {
+        "setting": "cf", "turns": 2, "tasks": 2, "mrr": 50.0, "recall": 50.0, "curve": [50.0, 50.0],
+        "errors": 1, "user_feedback": 0, "leaks": 0,
+        "excluding_errors": {"tasks": 1, "mrr": 100.0, "recall": 100.0, "curve": [100.0, 100.0]},
+    }  # fmt: skip
+    result.stdout.re_match_lines(
+        [
+            r"conversation\s+tasks\s+MRR\s+Recall\s+errors\s+leaks\s+ran\s+MRR \(ran\)\s+Recall \(ran\)  pass by turn$",
+            r"bigcodebench cf\s+2\s+50\.0\s+50\.0\s+1\s+-\s+1\s+100\.0\s+100\.0  50\.0 50\.0$",
+            r"items: 2 passed, 0 failed \(wrong answers\), 2 errors \(harness trouble, scored as not passed; .*",
+        ]
+    )
+
+
+def test_a_schema_1_baseline_is_compared_like_with_like(bigcodebench: pytest.Pytester) -> None:
+    """The old run's pass@1 (50%) left its error out: it compares with this run's pass@1 (ran), and its
+    strict pass@1 is unknown."""
+    gates = ["--gate", "pass@1(ran) >= baseline", "--gate", "pass@1 >= baseline - 5"]
+    result = run_with_an_error(bigcodebench, f"--compare={SCHEMA_1_RUN}", *gates)  # one argument: not a path to test
+    metrics = summary(bigcodebench, "e")["comparison"]["metrics"]
+    assert metrics == {
+        "bigcodebench:pass@1": {"value": 50.0, "baseline": None, "delta": None},
+        "bigcodebench:pass@1(ran)": {"value": 100.0, "baseline": 50.0, "delta": 50.0},
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "  bigcodebench:pass@1(ran)*100.0*+50.0  (was 50.0)",
+            "gate pass@1(ran) >= baseline: passed",
+            "gate pass@1 >= baseline - 5: FAILED: bigcodebench:pass@1 = 50.0%, but the baseline did not measure it "
+            "(an older summary, which left errors out: it has bigcodebench:pass@1(ran))",
+        ]
+    )

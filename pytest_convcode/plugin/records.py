@@ -34,8 +34,8 @@ class ReportOptions:
         action="append",
         metavar="EXPR",
         parse=_gates,
-        help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8', 'mrr[cf-ef_full]>=40', "
-        "'pass@1>=baseline-1.0' (repeatable)",
+        help="fail the run unless EXPR holds, e.g. 'pass@1>=0.8' (errors count as not passed), "
+        "'pass@1(ran)>=0.8' (excluding errors), 'mrr[cf-ef_full]>=40', 'pass@1>=baseline-1.0' (repeatable)",
     )
     compare: Path | None = option(
         "--compare",

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..metrics import pass_at_k
+from ..metrics import Tally, figures
 
 MAX_DISCRETE = 6  # a feature with at most this many distinct values gets one bucket per value
 FEATURE_KS = (1, 5)
@@ -25,8 +25,7 @@ FEATURE_KS = (1, 5)
 @dataclass
 class _Task:
     features: dict[str, float] = field(default_factory=dict)
-    n: int = 0  # judged samples (errors left out)
-    c: int = 0  # passed samples
+    samples: Tally = field(default_factory=Tally)
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,11 @@ class _Bucket:
 def feature_scores(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Per group ("cruxeval-output", "codeglance-output"...) and feature, one entry per
     bucket in ascending order: its label ("2", "3-5", "10+"), the tasks' value range,
-    tasks and samples judged, samples passed, and pass@1 / pass@5 where every task in
-    the bucket has at least k judged samples (unbiased estimator, mean over tasks).
+    and the ``metrics.figures`` of its tasks at k = 1 and 5: an errored sample counts as
+    one that did not pass, and ``excluding_errors`` leaves it out.
 
-    Error records (no verdict on the model) are left out of the counts; a task's
-    feature values still place it, so the buckets do not move with harness trouble.
+    A task's feature values place it whatever its outcomes, so the buckets do not move
+    with harness trouble.
     """
     groups: dict[str, dict[str, _Task]] = defaultdict(dict)
     for record in records:
@@ -57,9 +56,9 @@ def feature_scores(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 task.features.setdefault(name, value)
         if record["outcome"] == "error":
-            continue
-        task.n += 1
-        task.c += record["outcome"] == "passed"
+            task.samples.add_error()
+        else:
+            task.samples.add(record["outcome"] == "passed")
     scores: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for group, tasks in sorted(groups.items()):
         names = sorted({name for task in tasks.values() for name in task.features})
@@ -76,19 +75,8 @@ def _feature(name: str, tasks: Sequence[_Task]) -> list[dict[str, Any]]:
         if not members:  # quartile cuts that fall between two values leave a range empty
             continue
         values = [t.features[name] for t in members]
-        judged = [t for t in members if t.n > 0]
-        entry: dict[str, Any] = {
-            "bucket": bucket.label,
-            "low": _number(min(values)),
-            "high": _number(max(values)),
-            "tasks": len(judged),
-            "samples": sum(t.n for t in judged),
-            "passed": sum(t.c for t in judged),
-        }
-        for k in FEATURE_KS:
-            if judged and min(t.n for t in judged) >= k:
-                entry[f"pass@{k}"] = sum(pass_at_k(t.n, t.c, k) for t in judged) / len(judged)
-        entries.append(entry)
+        span = {"bucket": bucket.label, "low": _number(min(values)), "high": _number(max(values))}
+        entries.append(span | figures([t.samples for t in members], FEATURE_KS))
     return entries
 
 

@@ -45,6 +45,8 @@ def render_html(run: RunData) -> str:
     rows, blobs = embed(run.problems)
     summary = run.summary
     ks, score_rows = page.score_table(summary)
+    conversation_rows = page.conversation_table(summary)
+    feature_rows = page.feature_rows(summary)
     comparison = summary.get("comparison") if isinstance(summary.get("comparison"), dict) else None
     settings = sorted({p.setting or p.variant or "" for p in run.problems} - {""}, key=_setting_order)
     template = _environment().get_template("report.html.j2")
@@ -54,8 +56,12 @@ def render_html(run: RunData) -> str:
         meta=page.metadata(run),
         ks=ks,
         score_rows=score_rows,
-        conversation_rows=page.conversation_table(summary),
-        feature_rows=page.feature_rows(summary),
+        conversation_rows=conversation_rows,
+        feature_rows=feature_rows,
+        # the scores excluding errors, in the tables that had errors
+        scores_ran=page.with_errors(score_rows),
+        conversations_ran=page.with_errors(conversation_rows),
+        features_ran=page.with_errors(feature_rows),
         comparison=comparison,
         comparison_rows=page.comparison_rows(summary),
         charts=page.charts(run),

@@ -4,6 +4,7 @@ per table row with its turns.
 Only the run's own files are read (``summary.json``, ``results.jsonl``, ``conversations/*.jsonl``),
 so a report can be made anywhere the folder was copied to. A run that was killed has no summary:
 its scores are computed here from the records it left, with the project's own scoring functions.
+A summary of schema 1 is read in the current shape (``metrics.upgrade``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..conversation_metrics import summarize_conversations
-from ..metrics import summarize
+from ..metrics import summarize, upgrade
 from ..records import is_conversation
 from .files import ReportError, find_baseline, read_jsonl, read_summary
 from .problems import ERROR, FAILED, PASSED, Problem, build_problems
@@ -86,8 +87,7 @@ def load_run(run_dir: Path) -> RunData:
         del entries
     summary = read_summary(run_dir / "summary.json")
     finished = summary is not None
-    if summary is None:
-        summary = _summary_from_records(records)
+    summary = upgrade(summary) if summary is not None else _summary_from_records(records)
     problems = build_problems(records, logs)
     comparison = summary.get("comparison")
     baseline_summary = None
@@ -97,6 +97,8 @@ def load_run(run_dir: Path) -> RunData:
         for problem in problems:
             problem.flip = flips.get(problem.key)
         baseline_summary, note = find_baseline(comparison, run_dir)
+        if baseline_summary is not None:
+            baseline_summary = upgrade(baseline_summary)
         if note:
             notes.append(note)
     datasets = {r["suite"]: str(r["dataset"]) for r in records if "dataset" in r}

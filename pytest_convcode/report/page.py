@@ -14,6 +14,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..gates import RAN
+from ..metrics import EXCLUDING_ERRORS
 from . import plots
 from .data import RunData
 from .problems import PASSED, SETTING_ORDER
@@ -53,26 +55,41 @@ def cell(value: Any, metric: str, comparison: Mapping[str, Any] | None) -> Cell:
     return Cell(_number(value), _number(compared.get("baseline")), f"{arrow}{delta:.1f}", direction)
 
 
+def _pass_cells(
+    entry: Mapping[str, Any], ks: list[str], group: str, suffix: str, comparison: Mapping[str, Any] | None
+) -> list[Cell]:
+    """An entry's pass@k cells in percent, compared as ``<group>:pass@k<suffix>``."""
+    return [cell(100.0 * entry[k], f"{group}:{k}{suffix}", comparison) if k in entry else Cell("–") for k in ks]
+
+
 def score_table(summary: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The pass@k table: its k columns, and a row per score group."""
+    """The pass@k table: its k columns, and a row per score group with its strict scores and
+    those excluding errors (``ran_tasks``, ``ran_cells``)."""
     scores: Mapping[str, Mapping[str, Any]] = summary.get("scores") or {}
     comparison = summary.get("comparison")
-    ks = sorted(
-        {key for entry in scores.values() for key in entry if key.startswith("pass@")}, key=lambda k: int(k[5:])
-    )
+    figures = [part for entry in scores.values() for part in (entry, entry.get(EXCLUDING_ERRORS) or {})]
+    ks = sorted({key for part in figures for key in part if key.startswith("pass@")}, key=lambda k: int(k[5:]))
     rows = []
     for group, entry in scores.items():
+        ran = entry.get(EXCLUDING_ERRORS) or {}
         rows.append(
             {
                 "group": group,
-                "tasks": entry.get("tasks", ""),
-                "samples": entry.get("samples", ""),
+                "tasks": entry.get("tasks", "–"),
+                "samples": entry.get("samples", "–"),
                 "passed": entry.get("passed", ""),
                 "errors": entry.get("errors", ""),
-                "cells": [cell(100.0 * entry[k], f"{group}:{k}", comparison) if k in entry else Cell("–") for k in ks],
+                "cells": _pass_cells(entry, ks, group, "", comparison),
+                "ran_tasks": ran.get("tasks", "–"),
+                "ran_cells": _pass_cells(ran, ks, group, RAN, comparison),
             }
         )
     return ks, rows
+
+
+def with_errors(rows: list[dict[str, Any]]) -> bool:
+    """Whether a table's rows had errors: then it shows the scores excluding them too."""
+    return any(isinstance(row["errors"], int) and row["errors"] > 0 for row in rows)
 
 
 def ordered_groups(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -86,38 +103,60 @@ def ordered_groups(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, A
     return [(group, groups[group]) for group in sorted(groups, key=order) if isinstance(groups[group], dict)]
 
 
+def _rates(entry: Mapping[str, Any], group: str, suffix: str, comparison: Mapping[str, Any] | None) -> list[Cell]:
+    """MRR and Recall cells of a conversation group ("suite setting"), compared as
+    ``<suite>:mrr[<setting>]<suffix>``."""
+    if not entry.get("tasks") or "mrr" not in entry:  # none scored, or a schema-1 group with errors
+        return [Cell("–"), Cell("–")]
+    suite, _, setting = group.partition(" ")
+    return [cell(entry[name], f"{suite}:{name}[{setting}]{suffix}", comparison) for name in ("mrr", "recall")]
+
+
 def conversation_table(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A row per suite and feedback setting: MRR, Recall, errors and leaked user feedback."""
+    """A row per suite and feedback setting: MRR, Recall, errors and leaked user feedback, and
+    MRR and Recall excluding errors (``ran_*``)."""
     comparison = summary.get("comparison")
     rows = []
     for group, entry in ordered_groups(summary):
         suite, _, setting = group.partition(" ")
-        scored = bool(entry.get("tasks"))
         user = entry.get("user_feedback", 0)
+        ran = entry.get(EXCLUDING_ERRORS) or {}
+        mrr, recall = _rates(entry, group, "", comparison)
+        ran_mrr, ran_recall = _rates(ran, group, RAN, comparison)
         rows.append(
             {
                 "suite": suite,
                 "setting": entry.get("setting", setting),
-                "tasks": entry.get("tasks", 0),
+                "tasks": entry.get("tasks", "–"),
                 "turns": entry.get("turns", ""),
-                "mrr": cell(entry.get("mrr"), f"{suite}:mrr[{setting}]", comparison) if scored else Cell("–"),
-                "recall": cell(entry.get("recall"), f"{suite}:recall[{setting}]", comparison) if scored else Cell("–"),
+                "mrr": mrr,
+                "recall": recall,
                 "errors": entry.get("errors", 0),
                 "leaks": f"{entry.get('leaks', 0)}/{user}" if user else "–",
+                "ran_tasks": ran.get("tasks", "–"),
+                "ran_mrr": ran_mrr,
+                "ran_recall": ran_recall,
             }
         )
     return rows
 
 
 def feature_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Code reasoning scores by code feature: one row per group, feature and bucket."""
+    """Code reasoning scores by code feature: one row per group, feature and bucket, with pass@k
+    excluding errors under ``ran``."""
     rows = []
     for group, by_feature in (summary.get("features") or {}).items():
         for feature, buckets in by_feature.items():
             for b in buckets:
-                passes = {k: _number(100.0 * v) for k, v in b.items() if k.startswith("pass@")}
-                rows.append({"group": group, "feature": feature, "bucket": b["bucket"], "tasks": b["tasks"]} | passes)
+                ran = b.get(EXCLUDING_ERRORS) or {}
+                row = {"group": group, "feature": feature, "bucket": b["bucket"], "tasks": b.get("tasks", "–")}
+                row |= {"errors": b.get("errors", 0), "ran_tasks": ran.get("tasks", "–"), "ran": _percents(ran)}
+                rows.append(row | _percents(b))
     return rows
+
+
+def _percents(entry: Mapping[str, Any]) -> dict[str, str]:
+    return {k: _number(100.0 * v) for k, v in entry.items() if k.startswith("pass@")}
 
 
 def comparison_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:

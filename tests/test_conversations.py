@@ -145,7 +145,8 @@ def test_a_failing_simulator_is_retried_then_an_error_of_the_turns_it_feeds(
     result.assert_outcomes(failed=2, errors=4)  # turn 0 is judged; turns 1 and 2 lack their feedback
     result.stdout.fnmatch_lines(["*gave up after 2 attempts: 500 from the endpoint*"])
     entry = next(iter(summary(suite)["conversations"].values()))
-    assert (entry["tasks"], entry["errors"]) == (0, 2)
+    assert (entry["tasks"], entry["errors"], entry["recall"]) == (2, 2, 0.0)  # errored tasks count as unsolved
+    assert entry["excluding_errors"] == {"tasks": 0}
 
 
 def test_the_reference_solutions_pass_at_turn_zero(pytester: pytest.Pytester) -> None:
@@ -221,7 +222,8 @@ def test_a_task_whose_reference_fails_here_is_an_environment_error(pytester: pyt
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["EnvironmentProblem: BigCodeBench/176 cannot be judged here: its reference*"])
     entry = summary(pytester, "e")["conversations"]["bigcodebench cf"]
-    assert (entry["tasks"], entry["errors"], entry["recall"]) == (1, 1, 100.0)
+    assert (entry["tasks"], entry["errors"], entry["recall"]) == (2, 1, 50.0)  # the errored task counts as unsolved
+    assert (entry["excluding_errors"]["tasks"], entry["excluding_errors"]["recall"]) == (1, 100.0)
 
 
 def test_a_library_the_task_needs_but_the_sandbox_lacks_is_an_environment_error(pytester: pytest.Pytester) -> None:
@@ -230,7 +232,8 @@ def test_a_library_the_task_needs_but_the_sandbox_lacks_is_an_environment_error(
     pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--tasks", "BigCodeBench/240", "--feedback", "cf", "--max-turns", "0",
-        "--sandbox-python", str(Path(sys.executable)),  # this venv: no pandas
+        f"--sandbox-python={sys.executable}",  # this venv: no pandas (one argument: a path given apart from
+        # its option would be taken for a test path, and make the project pytest's rootdir)
     )  # fmt: skip
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/240 needs the module 'pandas'*--sandbox-python*"])

@@ -543,7 +543,7 @@ def test_feature_scores_bucket_by_the_data() -> None:
         ("t0", {"code_lines": 2, "cyclomatic_complexity": 1}, [P] * 5),
         ("t1", {"code_lines": 3, "cyclomatic_complexity": 1}, [F] * 5),
         ("t2", {"code_lines": 4, "cyclomatic_complexity": 2}, [P, P, F, F, F]),
-        ("t3", {"code_lines": 5, "cyclomatic_complexity": 2}, [P, P, P, F, F, E]),  # the error is left out
+        ("t3", {"code_lines": 5, "cyclomatic_complexity": 2}, [P, P, P, F, F, E]),  # the error: a failed sample
         ("t4", {"code_lines": 6, "cyclomatic_complexity": 3}, [P, F, F, F, F]),
         ("t5", {"code_lines": 8, "cyclomatic_complexity": 3}, [P, P, P, P, F]),
         ("t6", {"code_lines": 10, "cyclomatic_complexity": 3}, [F] * 5),
@@ -558,24 +558,28 @@ def test_feature_scores_bucket_by_the_data() -> None:
     lines = scores["cruxeval-output"]["code_lines"]
     assert [(b["bucket"], b["low"], b["high"], b["tasks"], b["samples"], b["passed"]) for b in lines] == [
         ("2-3", 2, 3, 2, 10, 5),
-        ("4-5", 4, 5, 2, 10, 5),
+        ("4-5", 4, 5, 2, 11, 5),
         ("6-8", 6, 8, 2, 10, 5),
         ("9+", 10, 14, 2, 9, 1),
     ]
-    # pass@1: (1 + 0)/2, (0.4 + 0.6)/2, (0.2 + 0.8)/2, (0 + 0.25)/2; pass@5: c >= 1 per task, where all n >= 5
-    assert [b["pass@1"] for b in lines] == pytest.approx([0.5, 0.5, 0.5, 0.125])
+    # pass@1: (1 + 0)/2, (0.4 + 0.5)/2, (0.2 + 0.8)/2, (0 + 0.25)/2; pass@5: c >= 1 per task, where all n >= 5
+    assert [b["pass@1"] for b in lines] == pytest.approx([0.5, 0.45, 0.5, 0.125])
     assert [b.get("pass@5") for b in lines] == [0.5, 1.0, 1.0, None]
+    # excluding the error, t3 is 3 of 5: (0.4 + 0.6)/2
+    assert lines[1]["excluding_errors"] == {"tasks": 2, "samples": 10, "pass@1": pytest.approx(0.5), "pass@5": 1.0}
     branches = scores["cruxeval-output"]["cyclomatic_complexity"]
     assert [b["bucket"] for b in branches] == ["1", "2", "3"]
     assert [b["tasks"] for b in branches] == [3, 2, 3]
-    # 1: t0, t1, t7 -> (1 + 0 + 0.25)/3; 2: t2, t3 -> 0.5; 3: t4, t5, t6 -> (0.2 + 0.8 + 0)/3
-    assert [b["pass@1"] for b in branches] == pytest.approx([1.25 / 3, 0.5, 1 / 3])
+    # 1: t0, t1, t7 -> (1 + 0 + 0.25)/3; 2: t2, t3 -> (0.4 + 0.5)/2; 3: t4, t5, t6 -> (0.2 + 0.8 + 0)/3
+    assert [b["pass@1"] for b in branches] == pytest.approx([1.25 / 3, 0.45, 1 / 3])
     assert [b.get("pass@5") for b in branches] == pytest.approx([None, 1.0, 2 / 3])
-    # a task whose every record is an error still has its bucket, with nothing judged in it
+    # a task whose every record is an error still has its bucket: it scores 0, and none of it ran
     assert scores["codeglance-output"]["code_lines"] == [
-        {"bucket": "2", "low": 2, "high": 2, "tasks": 1, "samples": 1, "passed": 1, "pass@1": 1.0},
-        {"bucket": "3", "low": 3, "high": 3, "tasks": 0, "samples": 0, "passed": 0},
-    ]
+        {"bucket": "2", "low": 2, "high": 2, "tasks": 1, "samples": 1, "passed": 1, "errors": 0, "pass@1": 1.0,
+         "excluding_errors": {"tasks": 1, "samples": 1, "pass@1": 1.0}},
+        {"bucket": "3", "low": 3, "high": 3, "tasks": 1, "samples": 2, "passed": 0, "errors": 2, "pass@1": 0.0,
+         "excluding_errors": {"tasks": 0, "samples": 0}},
+    ]  # fmt: skip
     # non-integral values: quartiles 0.25, 0.4, 0.55 of 0.1..0.7, ranges low <= v < high
     ratio = scores["x-input"]["ratio"]
     assert [(b["bucket"], b["tasks"]) for b in ratio] == [

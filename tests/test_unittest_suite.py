@@ -43,13 +43,17 @@ def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_tes
     result.assert_outcomes(failed=2)  # the empty completion leaves a function without a body
     failure = next(r["failure"] for r in records if r["sample"] == 0)
     assert "tests did not pass; first, test_" in failure
-    assert summary["scores"]["bigcodebench"] == {"tasks": 1, "samples": 2, "passed": 0, "errors": 0, "pass@1": 0.0}
+    assert summary["scores"]["bigcodebench"] == {
+        "tasks": 1, "samples": 2, "passed": 0, "errors": 0, "pass@1": 0.0,
+        "excluding_errors": {"tasks": 1, "samples": 2, "pass@1": 0.0},
+    }  # fmt: skip
 
 
-def test_a_task_whose_reference_fails_here_is_an_error_left_out_of_the_scores(suite: pytest.Pytester) -> None:
+def test_a_task_whose_reference_fails_here_is_an_error_scored_as_not_passed(suite: pytest.Pytester) -> None:
     """BigCodeBench/176 looks host names up: the sandbox has no network, so its reference fails too."""
     result, records, summary = run(suite, "--tasks", "BigCodeBench/176,BigCodeBench/24")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/176 cannot be judged here: its reference solution fails too*"])
     assert [r["outcome"] for r in records if r["task_id"] == "BigCodeBench/176"] == ["error"]
-    assert summary["scores"]["bigcodebench"]["errors"] == 1
+    scores = summary["scores"]["bigcodebench"]
+    assert (scores["errors"], scores["pass@1"], scores["excluding_errors"]["pass@1"]) == (1, 0.5, 1.0)

@@ -16,14 +16,14 @@ import pytest
 
 from ..conversation import ConversationLog, Conversations, TurnResult
 from ..conversation_metrics import summarize_conversations
-from ..datasets import LoadedDataset, TaskKind
+from ..datasets import LoadedDataset
 from ..datasets.bigcodebench import stdlib_only
 from ..errors import InfrastructureError, UsageError
 from ..feedback import Setting
 from ..records import CONVERSATION, Record
 from ..services import Services, asker
 from ..tasks import Dataset, Problem, UnitDataset
-from .kind import KINDS, request_fields, selected
+from .kind import KINDS, SuiteKind, request_fields, selected
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,15 @@ class ConversationSuite:
             self.conversations.close()
 
 
-class Conversational:
-    name = CONVERSATION
-
-    def accepts(self, tests: TaskKind, conversational: bool) -> bool:
-        return tests in ("calls", "unittest") and conversational
-
-    def open(self, services: Services, suite: str) -> ConversationSuite:
-        return ConversationSuite(services, suite)
-
-    def scores(self, records: Sequence[Record]) -> dict[str, Any]:
-        return {"conversations": summarize_conversations(records)}
+def conversation_scores(records: Sequence[Record]) -> dict[str, Any]:
+    return {"conversations": summarize_conversations(records)}
 
 
-KINDS.register(CONVERSATION)(Conversational())
+KINDS.register(CONVERSATION)(
+    SuiteKind(
+        CONVERSATION,
+        accepts=lambda tests, conversational: tests in ("calls", "unittest") and conversational,
+        open=ConversationSuite,
+        scores=conversation_scores,
+    )
+)

@@ -11,7 +11,7 @@ plugin only goes through this interface: a new kind is a module of its own plus 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -20,6 +20,7 @@ import pytest
 from ..datasets import LoadedDataset, TaskKind, entry
 from ..errors import UsageError
 from ..feedback import Setting
+from ..metrics import summarize
 from ..models import Answer, Request
 from ..records import Record
 from ..registry import Registry
@@ -81,18 +82,22 @@ class Suite(Protocol[C]):
     def close(self) -> None: ...
 
 
-class SuiteKind(Protocol):
-    name: str  # in every record's "kind"
+@dataclass(frozen=True)
+class SuiteKind:
+    """A kind of suite, as it registers: its name (every record's ``"kind"``), which data sets it
+    runs (how their tasks are tested, in one turn or with ``--feedback``), its ``Suite`` for one
+    suite in one process, and summary.json's sections (``scores``, ``conversations``,
+    ``features``) from its records."""
 
-    def accepts(self, tests: TaskKind, conversational: bool) -> bool:
-        """Whether this kind runs a data set whose tasks are tested so, with or without feedback."""
-        ...
+    name: str
+    accepts: Callable[[TaskKind, bool], bool]  # (tests, conversational)
+    open: Callable[[Services, str], Suite[Any]]  # (services, suite name)
+    scores: Callable[[Sequence[Record]], dict[str, Any]]
 
-    def open(self, services: Services, suite: str) -> Suite[Any]: ...
 
-    def scores(self, records: Sequence[Record]) -> dict[str, Any]:
-        """summary.json's sections (``scores``, ``conversations``, ``features``) from this kind's records."""
-        ...
+def one_turn_scores(records: Sequence[Record]) -> dict[str, Any]:
+    """pass@k per score group: the scores of a kind that judges each sample once."""
+    return {"scores": summarize(records)}
 
 
 KINDS: Registry[SuiteKind] = Registry("suite kind")

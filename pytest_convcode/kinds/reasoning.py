@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import pytest
 
-from ..datasets import TaskKind
 from ..datasets.reasoning import ReasoningDataset
 from ..errors import UsageError
 from ..feedback import Setting
@@ -20,7 +19,7 @@ from ..models import Message, Request
 from ..reasoning import STYLES, PromptStyle, Question, ReasoningVerdict, extract, feature_scores
 from ..records import REASONING, Record
 from ..services import Services
-from .kind import KINDS, Answers, request_fields, selected, timed
+from .kind import KINDS, Answers, SuiteKind, request_fields, selected, timed
 
 
 @dataclass(frozen=True)
@@ -114,18 +113,18 @@ class ReasoningSuite:
         pass
 
 
-class CodeReasoning:
-    name = REASONING
-
-    def accepts(self, tests: TaskKind, conversational: bool) -> bool:
-        return tests == "reasoning"  # with --feedback too: ``cases`` says why that cannot be
-
-    def open(self, services: Services, suite: str) -> ReasoningSuite:
-        return ReasoningSuite(services, suite)
-
-    def scores(self, records: Sequence[Record]) -> dict[str, Any]:
-        features = {group: f for group, f in feature_scores(r for r in records if r.get("features")).items() if f}
-        return {"scores": summarize(records), "features": features}
+def reasoning_scores(records: Sequence[Record]) -> dict[str, Any]:
+    """pass@k per mode, and by code feature. (With --feedback too, ``accepts`` takes the suite:
+    its ``cases`` say why that cannot be.)"""
+    features = {group: f for group, f in feature_scores(r for r in records if r.get("features")).items() if f}
+    return {"scores": summarize(records), "features": features}
 
 
-KINDS.register(REASONING)(CodeReasoning())
+KINDS.register(REASONING)(
+    SuiteKind(
+        REASONING,
+        accepts=lambda tests, conversational: tests == "reasoning",
+        open=ReasoningSuite,
+        scores=reasoning_scores,
+    )
+)

@@ -10,16 +10,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..datasets import TaskKind
 from ..errors import UsageError
 from ..feedback import Setting
 from ..judge import Verdict
-from ..metrics import summarize
 from ..models import Request
-from ..records import SINGLE, Record
+from ..records import SINGLE
 from ..services import Services
 from ..tasks import Dataset, Task
-from .kind import KINDS, Answers, request_fields, selected, timed
+from .kind import KINDS, Answers, SuiteKind, one_turn_scores, request_fields, selected, timed
 
 
 class SandboxIsolationWarning(UserWarning):
@@ -121,17 +119,11 @@ class SingleTurnSuite:
         pass
 
 
-class SingleTurn:
-    name = SINGLE
-
-    def accepts(self, tests: TaskKind, conversational: bool) -> bool:
-        return tests == "calls" and not conversational
-
-    def open(self, services: Services, suite: str) -> SingleTurnSuite:
-        return SingleTurnSuite(services, suite)
-
-    def scores(self, records: Sequence[Record]) -> dict[str, Any]:
-        return {"scores": summarize(records)}
-
-
-KINDS.register(SINGLE)(SingleTurn())
+KINDS.register(SINGLE)(
+    SuiteKind(
+        SINGLE,
+        accepts=lambda tests, conversational: tests == "calls" and not conversational,
+        open=SingleTurnSuite,
+        scores=one_turn_scores,
+    )
+)

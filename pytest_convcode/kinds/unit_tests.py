@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 
 from ..conversation import Evaluation
-from ..datasets import TaskKind
 from ..datasets.bigcodebench import stdlib_only
 from ..feedback import Setting
-from ..metrics import summarize
 from ..models import Message, Request
-from ..records import Record
 from ..services import Services
 from ..tasks import UnitDataset, UnitTask
-from .kind import KINDS, Answers, request_fields, selected, timed
+from .kind import KINDS, Answers, SuiteKind, one_turn_scores, request_fields, selected, timed
 
 UNITTEST = "unittest"
 
@@ -101,17 +98,11 @@ class UnitTestSuite:
         pass
 
 
-class UnitTests:
-    name = UNITTEST
-
-    def accepts(self, tests: TaskKind, conversational: bool) -> bool:
-        return tests == "unittest" and not conversational
-
-    def open(self, services: Services, suite: str) -> UnitTestSuite:
-        return UnitTestSuite(services, suite)
-
-    def scores(self, records: Sequence[Record]) -> dict[str, Any]:
-        return {"scores": summarize(records)}
-
-
-KINDS.register(UNITTEST)(UnitTests())
+KINDS.register(UNITTEST)(
+    SuiteKind(
+        UNITTEST,
+        accepts=lambda tests, conversational: tests == "unittest" and not conversational,
+        open=UnitTestSuite,
+        scores=one_turn_scores,
+    )
+)

@@ -169,7 +169,9 @@ def test_skips_expected_failures_and_subtests(sandbox: ProcessSandbox) -> None:
     assert "(i=1)" not in outcomes["test_subtests"].detail
 
 
-def test_only_a_skipped_test_still_passes_the_suite(sandbox: ProcessSandbox) -> None:
+def test_a_skipped_test_does_not_pass_the_suite(sandbox: ProcessSandbox) -> None:
+    """The program can skip a test too; only the tester, which knows the reference's own
+    skips, may leave a skip out (tests/test_tampering.py)."""
     tests = """
     import unittest
     class TestCases(unittest.TestCase):
@@ -179,7 +181,9 @@ def test_only_a_skipped_test_still_passes_the_suite(sandbox: ProcessSandbox) -> 
         def test_b(self):
             pass
     """
-    assert run(sandbox, tests).passed
+    result = run(sandbox, tests)
+    assert not result.passed and result.complete
+    assert [(o.name, o.status) for o in result.failures] == [("test_b", "skipped")]
 
 
 # ---------------------------------------------------------------- selection

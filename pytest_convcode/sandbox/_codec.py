@@ -1,6 +1,7 @@
-"""Outputs crossing the sandbox boundary, back to the trusted side.
+"""The wire format both sides of the sandbox share (jobs, records, their signatures), and the
+outputs crossing the boundary back to the trusted side.
 
-They come back as pickles (fast for the 100 MB outputs some tasks have) read by
+Outputs come back as pickles (fast for the 100 MB outputs some tasks have) read by
 ``SafeUnpickler``, which builds plain data only: any class other than a few
 value types becomes an ``Opaque`` that equals nothing but itself, so a
 candidate cannot smuggle in an object whose ``__eq__`` lies, and unpickling
@@ -13,6 +14,7 @@ file by path under whatever interpreter runs the candidates.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import io
 import math
 import pickle
@@ -21,9 +23,10 @@ import sys
 from itertools import repeat
 from typing import Any, Literal
 
-# A job on the worker's socket: these two lengths (the answer pipe attached), the job as
-# JSON, its inputs as a pickle.
-JOB_HEADER = struct.Struct("!QQ")
+# A job on the worker's socket: these three lengths (the job's two answer pipes attached: the
+# runner's records, the supervisor's trailer), the job as JSON, its inputs as a pickle, and a
+# test job's key (empty for a call job): the key that signs its records, kept out of the job.
+JOB_HEADER = struct.Struct("!QQQ")
 
 # The runner's records: a fixed header (kind, call index, CPU seconds, payload size),
 # then the payload: a pickled output, or a traceback as UTF-8 text.
@@ -39,13 +42,32 @@ CALL_RECORDS = frozenset({*range(READY, DONE + 1), DESCRIPTIONS})
 # test's place in that list. A TEST_END payload is a status byte (its place in TEST_STATUSES),
 # the test's name, a NUL, and the detail (a traceback or a skip reason) as UTF-8 text.
 # Class or module fixtures that fail outside any test get a TEST_END past the end of the list.
-TEST_START, TEST_END = 8, 9
-TEST_RECORDS = frozenset({READY, LOADED, LOAD_ERROR, DONE, TEST_START, TEST_END})
+# TAMPERED says the program changed the test machinery (its payload names what): the test of
+# its index and every later one fail.
+TEST_START, TEST_END, TAMPERED = 8, 9, 11
+TEST_RECORDS = frozenset({READY, LOADED, LOAD_ERROR, DONE, TEST_START, TEST_END, TAMPERED})
 TEST_STATUSES: tuple[Literal["passed", "failed", "error", "skipped"], ...] = ("passed", "failed", "error", "skipped")
 
-# Every answer ends with the supervisor's trailer: a JSON object, its length, this magic.
-TRAILER_LENGTH = struct.Struct("!Q")
-TRAILER_MAGIC = b"CONVCODE-TRAILER"
+# A test job's records are signed: each is followed by MAC_SIZE bytes of HMAC-SHA256, under the
+# job's key, over its sequence number (0 for READY) and the record itself.
+MAC_SIZE = 16
+SEQUENCE = struct.Struct("!Q")
+
+# The supervisor's trailer (how the runner ended, as JSON) comes on the job's other pipe, which
+# no runner holds: it cannot be forged, and its end is the answer's end.
+
+
+def signer(key: bytes) -> hmac.HMAC:
+    """The MAC state of a job's key (the key itself is not kept in it)."""
+    return hmac.new(key, digestmod="sha256")
+
+
+def mac(state: hmac.HMAC, sequence: int, record: bytes | memoryview) -> bytes:
+    """The tag of the ``sequence``-th record of a signed stream."""
+    h = state.copy()
+    h.update(SEQUENCE.pack(sequence))
+    h.update(record)
+    return h.digest()[:MAC_SIZE]
 
 
 def _numpy() -> Any:

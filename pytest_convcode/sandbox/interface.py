@@ -30,7 +30,8 @@ class Limits:
     memory_bytes: int = 4 * GiB
     file_bytes: int = 64 * MiB
     max_processes: int = 64
-    max_output_bytes: int = 1024 * MiB  # the largest reference output (MBPP+ Mbpp/255) pickles to ~400 MB
+    # of a job's answer, all its outputs together; the largest reference output (MBPP+ Mbpp/255) pickles to ~400 MB
+    max_output_bytes: int = 1024 * MiB
     min_job_cpu: float = 60.0  # least CPU budget for all calls of a job (EvalPlus gives a task 60 s)
 
 
@@ -53,10 +54,13 @@ class CallJob:
 @dataclass
 class Call:
     """One call's result. Not frozen: a HumanEval+ run makes 250,000 of them, and a frozen
-    dataclass is three times slower to make."""
+    dataclass is three times slower to make.
+
+    "output_limit": the output would have taken the job's answer past ``limits.max_output_bytes``;
+    it was not sent (``error`` says how large it was), and the job's later calls did not run."""
 
     index: int
-    status: Literal["ok", "error", "timeout"]
+    status: Literal["ok", "error", "timeout", "output_limit"]
     payload: bytes = b""  # the output as the runner pickled it; read it through ``value``
     error: str = ""
     cpu: float = 0.0
@@ -169,13 +173,15 @@ class SuiteResult(Ending):
 
     @property
     def passed(self) -> bool:
-        """Every selected test passed or was skipped (unittest's ``wasSuccessful``)."""
+        """Every selected test passed. A skipped test did not: the candidate can skip a test
+        (raise ``unittest.SkipTest``), so only the tester, which knows the skips of the task's
+        reference solution, can leave a skip out (``testers.UnitTester``)."""
         return self.load_error is None and self.complete and not self.failures
 
     @property
     def failures(self) -> list[TestOutcome]:
-        """The outcomes that keep the suite from passing."""
-        return [o for o in self.outcomes if o.status not in ("passed", "skipped")]
+        """The outcomes that keep the suite from passing, skips among them."""
+        return [o for o in self.outcomes if o.status != "passed"]
 
 
 class Sandbox(Protocol):

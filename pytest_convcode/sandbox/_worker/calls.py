@@ -11,7 +11,7 @@ import traceback
 from types import FrameType
 from typing import Any, NoReturn
 
-from .wire import codec, record
+from .wire import codec, record, write_header
 
 TIMER_REPEAT = 0.05  # after a call's timer first fires, it fires again this often (CPU or wall seconds)
 
@@ -106,6 +106,7 @@ def run_calls(job: dict[str, Any], results: int) -> NoReturn:
     record(results, codec.LOADED)
 
     inputs = pickle.loads(job["inputs"])
+    room, head = job["max_output_bytes"], codec.RECORD.size  # room: what the outputs may still take
     describe, descriptions = job.get("describe"), bytearray()
     call = _current
     call.results = results
@@ -118,7 +119,12 @@ def run_calls(job: dict[str, Any], results: int) -> NoReturn:
             out = fn(*args)
             call.index = -1  # from here on, a timer running out is not this call's
             cpu = clock() - start
-            record(results, codec.OK, i, cpu, codec.dump_output(out))
+            payload = codec.dump_output(out)
+            room -= head + len(payload)
+            if room < 0:  # not sent: its header tells the client how large it was; the later calls do not run
+                write_header(results, codec.OK, i, cpu, len(payload))
+                os._exit(0)
+            record(results, codec.OK, i, cpu, payload)
             if describe:
                 descriptions.append(codec.describe_output(out))
         except CallTimeout:

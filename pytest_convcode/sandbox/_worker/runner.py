@@ -16,8 +16,9 @@ from .wire import codec, record
 UID_BASE = 200_000  # runner uid = UID_BASE + its pid on the host: unique among live jobs
 
 
-def run_job(job: dict[str, Any], results: int, workdir: str, isolation: Isolation) -> NoReturn:
-    """Confine this process, then run the job's calls or tests in it."""
+def run_job(job: dict[str, Any], results: int, key: bytes, workdir: str, isolation: Isolation) -> NoReturn:
+    """Confine this process, then run the job's calls or tests in it. Every descriptor but
+    ``results`` is closed first: the job's trailer pipe, and any other job's pipes."""
     libc.name_process(b"convcode-runner")
     os.chdir(workdir)
     keep = sorted({results, isolation.landlock.ruleset} - {-1})
@@ -36,7 +37,7 @@ def run_job(job: dict[str, Any], results: int, workdir: str, isolation: Isolatio
     except BaseException:
         traceback.print_exc()  # stderr reaches the client in the trailer's output tail
         os._exit(71)
-    record(results, codec.READY)  # from here on, whatever happens is the candidate's doing
     if tests_mode(job):
-        run_tests(job, results)
+        run_tests(job, results, key)  # writes READY itself, signed, before the candidate runs
+    record(results, codec.READY)  # from here on, whatever happens is the candidate's doing
     run_calls(job, results)

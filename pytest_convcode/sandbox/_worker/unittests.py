@@ -1,9 +1,16 @@
-"""The runner of a test job: the candidate program and its unittest module loaded as one
-module, then the selected test methods, one record per test as it ends."""
+"""The runner of a test job: the candidate program, then its unittest module in the same
+module namespace, then the selected test methods, one signed record per test as it ends.
+
+The candidate shares this process, so the runner reports only what ``integrity.Machinery``
+finds intact (a change fails the test it is found in and every later one, TAMPERED), through a
+writer whose records the client can verify (``wire.signed_writer``). What this does not stop:
+docs/sandbox.md.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import linecache
 import os
 import signal
@@ -15,51 +22,60 @@ import unittest
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .wire import codec, record
+from . import integrity, wire
+from .integrity import PROGRAM_FILENAME, PROGRAM_MODULE, Machinery
+from .wire import Writer, codec, signed_writer
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
 
-TEST_MODULE = "__candidate__"  # the module's __name__: "if __name__ == '__main__'" blocks stay off
-TEST_FILENAME = "<candidate>"
 DETAIL_HEAD, DETAIL_TAIL = 1024, 3072  # what a test's traceback keeps of its start and end
+# Taken before any candidate runs: the program may replace the modules' attributes.
+_exit, _process_time = os._exit, time.process_time
+_machinery: Machinery | None = None  # made by prepare()
+_SkipTest, _ShouldStop = unittest.SkipTest, unittest.case._ShouldStop  # type: ignore[attr-defined]  # private
 
 
-def run_tests(job: dict[str, Any], results: int) -> NoReturn:
-    """Load program and tests as one module, then run the selected test methods in one
-    suite (class and module fixtures apply), writing each test's outcome as it ends."""
+def prepare() -> Machinery:
+    """What test jobs need, made once in the zygote on its first test job (not before: call jobs
+    would pay for its pages), so that a runner only checks: unittest.mock (whose classes the
+    checks cover too), loaded, and the snapshot of the machinery (which guards unittest's
+    ``TestCase`` in this process and its forks: see ``integrity``)."""
+    global _machinery
+    if _machinery is None:
+        import unittest.mock  # noqa: F401
+
+        _machinery = Machinery([sys.modules[__name__], integrity, wire, codec])
+        gc.freeze()  # as main's preload does
+    return _machinery
+
+
+def run_tests(job: dict[str, Any], results: int, key: bytes) -> NoReturn:
+    """Load program and tests, then run the selected test methods in one suite (class and
+    module fixtures apply), writing each test's outcome as it ends."""
+    write = signed_writer(results, key)  # the key lives on only in the writer's MAC state
+    del key
     for signum in (signal.SIGPROF, signal.SIGALRM):  # no per-call timers here: the candidate's own
         signal.signal(signum, signal.SIG_DFL)
-    source = job["program"] + "\n" + job["test_code"]
-    module = types.ModuleType(TEST_MODULE)
-    module.__file__ = os.path.join(os.getcwd(), TEST_MODULE + ".py")
-    sys.modules[TEST_MODULE] = module  # unittest looks module fixtures up there
-    # tracebacks show the source lines (an entry without mtime is never checked against a file)
-    linecache.cache[TEST_FILENAME] = (len(source), None, source.splitlines(True), TEST_FILENAME)
-    try:
-        exec(compile(source, TEST_FILENAME, "exec"), module.__dict__)
-        found = module.__dict__.get(job["class_name"])
-        cls = found if isinstance(found, type) and issubclass(found, unittest.TestCase) else None
-        if cls is not None:
-            names = list(job["test_names"]) if job["test_names"] is not None else _test_methods(cls)
-    except BaseException as exc:
-        record(results, codec.LOAD_ERROR, payload=_candidate_traceback(exc).encode())
-        os._exit(0)
-    if cls is None:
-        text = f"the program defines no unittest.TestCase class named {job['class_name']!r}"
-        record(results, codec.LOAD_ERROR, payload=text.encode())
-        os._exit(0)
-    record(results, codec.LOADED, payload="\n".join(names).encode("utf-8", "replace"))
+    module = types.ModuleType(PROGRAM_MODULE)  # "if __name__ == '__main__'" blocks stay off
+    module.__file__ = os.path.join(os.getcwd(), PROGRAM_MODULE + ".py")
+    sys.modules[PROGRAM_MODULE] = module  # unittest looks module fixtures up there
+    machinery = prepare()  # made in the zygote
+    machinery.start(module.__dict__)
+    write(codec.READY)  # from here on, whatever happens is the candidate's doing
+    cls, names = _load(job, module, machinery, write)
+    write(codec.LOADED, payload="\n".join(names).encode("utf-8", "replace"))
 
-    recorder = _TestRecorder(results, len(names))
+    recorder = _TestRecorder(write, names, machinery, _expected_failures(cls, names))
     pending: list[unittest.TestCase] = []
     for i, name in enumerate(names):
         try:
             case = cls(name)
         except BaseException as exc:  # no such method, or a constructor that fails
-            recorder.write(i, name, "error", "".join(traceback.format_exception_only(exc)), 0.0)
+            recorder.end(i, name, "error", "".join(traceback.format_exception_only(exc)), 0.0)
             continue
         recorder.cases[id(case)] = i
+        machinery.watch_case(case)
         pending.append(case)
     while pending:
         # An exception that escapes unittest (KeyboardInterrupt) ends a suite; stopTest has
@@ -71,8 +87,45 @@ def run_tests(job: dict[str, Any], results: int) -> NoReturn:
         if len(left) == len(pending):  # none started: a class or module fixture failed
             break
         pending = left
-    record(results, codec.DONE)
-    os._exit(0)
+    recorder.check(None)
+    write(codec.DONE)
+    _exit(0)
+
+
+def _load(job: dict[str, Any], module: types.ModuleType, machinery: Machinery, write: Writer) -> tuple[type, list[str]]:
+    """Run the program, check the machinery, then run the tests and check it again; on a
+    failure, write LOAD_ERROR and end the job. The tests run apart from the program so that
+    nothing the program left in place (an import hook, a ``__build_class__``) touches them."""
+    program = job["program"]
+    source = program + "\n" + job["test_code"]
+    # tracebacks show the source lines (an entry without mtime is never checked against a file)
+    linecache.cache[PROGRAM_FILENAME] = (len(source), None, source.splitlines(True), PROGRAM_FILENAME)
+    tests = "\n" * (program.count("\n") + 1) + job["test_code"]  # its lines keep their numbers in ``source``
+    try:
+        for part in (program, tests):
+            exec(compile(part, PROGRAM_FILENAME, "exec"), module.__dict__)
+            if changed := machinery.changed():
+                _load_error(write, f"the program changed the test machinery: {changed}")
+        found = module.__dict__.get(job["class_name"])
+        if not (isinstance(found, type) and issubclass(found, unittest.TestCase)):
+            _load_error(write, f"the program defines no unittest.TestCase class named {job['class_name']!r}")
+        names = list(job["test_names"]) if job["test_names"] is not None else _test_methods(found)
+        machinery.watch_tests(found)
+    except BaseException as exc:
+        _load_error(write, _candidate_traceback(exc))
+    return found, names
+
+
+def _load_error(write: Writer, text: str) -> NoReturn:
+    write(codec.LOAD_ERROR, payload=text.encode("utf-8", "replace"))
+    _exit(0)
+
+
+def _expected_failures(cls: type, names: list[str]) -> set[str]:
+    """The tests the test code itself marks as expected failures (the program may mark others)."""
+    if getattr(cls, "__unittest_expecting_failure__", False):
+        return set(names)
+    return {name for name in names if getattr(getattr(cls, name, None), "__unittest_expecting_failure__", False)}
 
 
 def _candidate_traceback(exc: BaseException) -> str:
@@ -103,9 +156,21 @@ def _cut(text: str) -> str:
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
+def _status_of(exc: BaseException, test: unittest.TestCase) -> str:
+    """What unittest makes of an exception a test part raised."""
+    if isinstance(exc, _SkipTest):
+        return "skipped"
+    if isinstance(exc, _ShouldStop):  # failfast's: not an outcome
+        return "passed"
+    failure = getattr(type(test), "failureException", AssertionError)
+    return "failed" if isinstance(failure, type) and isinstance(exc, failure) else "error"
+
+
 class _TestRecorder(unittest.TestResult):
     """Keeps the worst outcome of the test in progress (subtests, tearDown and cleanups
-    can add to it) and writes it as a record when the test stops."""
+    can add to it) and writes it as a record when the test stops, once the machinery has been
+    checked. (A change between tests stands at the next test's end, and ``verified`` says which
+    tests ended with the machinery intact.)"""
 
     # TestResult's own, left out of typeshed's stubs: whether a suite runs with this result
     # (False: the next suite runs as a top-level one), and its traceback formatter (it drops
@@ -113,27 +178,40 @@ class _TestRecorder(unittest.TestResult):
     _testRunEntered: bool
     _exc_info_to_string: Callable[[OptExcInfo, unittest.TestCase], str]
 
-    def __init__(self, results: int, n_tests: int) -> None:
+    def __init__(self, write: Writer, names: list[str], machinery: Machinery, expected_failures: set[str]) -> None:
         super().__init__()
-        self.results = results
+        self.write, self.names, self.machinery = write, names, machinery
+        self.expected_failures = expected_failures
         self.cases: dict[int, int] = {}  # id of a TestCase -> its index in the job's list
         self.started: set[int] = set()  # ids of the TestCases that started
-        self.extra = n_tests  # next index for a fixture that fails outside any test
+        self.verified = 0  # the tests before this index ended with the machinery intact
+        self.extra = len(names)  # next index for a fixture that fails outside any test
         self.current: unittest.TestCase | None = None
         self.status: str | None = None
         self.details: list[str] = []
         self.cpu_start = 0.0
 
-    def write(self, index: int, name: str, status: str, detail: str, cpu: float) -> None:
+    def check(self, case: unittest.TestCase | None) -> None:
+        """End the job if the program changed the test machinery: the tests from the first one
+        not verified on fail."""
+        changed = self.machinery.changed(case)
+        if changed:
+            text = f"the program changed the test machinery: {changed}"
+            self.write(codec.TAMPERED, self.verified, payload=text.encode("utf-8", "replace"))
+            self.write(codec.DONE)
+            _exit(0)
+
+    def end(self, index: int, name: str, status: str, detail: str, cpu: float) -> None:
         head = bytes([codec.TEST_STATUSES.index(status)]) + name.encode("utf-8", "replace") + b"\0"
-        record(self.results, codec.TEST_END, index, cpu, head + _cut(detail).encode("utf-8", "replace"))
+        self.write(codec.TEST_END, index, cpu, head + _cut(detail).encode("utf-8", "replace"))
 
     def startTest(self, test: unittest.TestCase) -> None:
         super().startTest(test)
         self.current, self.status, self.details = test, None, []
+        self.machinery.raised.clear()
         self.started.add(id(test))
-        self.cpu_start = time.process_time()
-        record(self.results, codec.TEST_START, self.cases.get(id(test), 0))
+        self.cpu_start = _process_time()
+        self.write(codec.TEST_START, self.cases.get(id(test), 0))
 
     def stopTest(self, test: unittest.TestCase) -> None:
         super().stopTest(test)
@@ -141,9 +219,26 @@ class _TestRecorder(unittest.TestResult):
         if status is None:  # nothing reported: an exception is passing through unittest
             exc = sys.exc_info()
             status, detail = "error", self._describe(exc, test) if exc[0] else "the test ended without an outcome"
-        cpu = time.process_time() - self.cpu_start
-        self.write(self.cases.get(id(test), 0), test._testMethodName, status, detail, cpu)
+        cpu = _process_time() - self.cpu_start
         self.current = None
+        self.check(test)
+        index = self.cases.get(id(test), 0)
+        if self.names[index] not in self.expected_failures:
+            status, detail = self._unreported(test, status, detail)
+        self.end(index, self.names[index], status, detail, cpu)
+        self.verified = index + 1
+
+    def _unreported(self, test: unittest.TestCase, status: str, detail: str) -> tuple[str, str]:
+        """The outcome, worsened by what the test raised and unittest did not report: the
+        program can change what unittest reports (the outcome's result, its success flag), not
+        what the test raised."""
+        for exc in self.machinery.raised:
+            seen = _status_of(exc, test)
+            if _RANK[seen] > _RANK[status]:
+                tb = exc.__traceback__
+                text = self._describe((type(exc), exc, tb), test) if tb is not None else repr(exc)
+                status, detail = seen, f"the program kept unittest from reporting this:\n{text}"
+        return status, detail
 
     def _describe(self, err: OptExcInfo, test: unittest.TestCase) -> str:
         try:
@@ -155,7 +250,7 @@ class _TestRecorder(unittest.TestResult):
         if isinstance(test, unittest.case._SubTest):  # type: ignore[attr-defined]  # private: not in the stubs
             test = test.test_case
         if test is not self.current:  # outside any test: setUpClass, tearDownModule...
-            self.write(self.extra, str(test), status, detail, 0.0)
+            self.end(self.extra, str(test), status, detail, 0.0)
             self.extra += 1
             return
         if self.status is None or _RANK[status] > _RANK[self.status]:
@@ -176,7 +271,12 @@ class _TestRecorder(unittest.TestResult):
         self._add(test, "skipped", str(reason))
 
     def addExpectedFailure(self, test: unittest.TestCase, err: OptExcInfo) -> None:
-        self._add(test, "passed", "")
+        if self.names[self.cases.get(id(test), 0)] in self.expected_failures:
+            self._add(test, "passed", "")
+        else:
+            self._add(
+                test, "failed", "the program marked the test as an expected failure:\n" + self._describe(err, test)
+            )
 
     def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
         self._add(test, "failed", "unexpected success: the test is marked as an expected failure")

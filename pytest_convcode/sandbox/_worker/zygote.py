@@ -14,11 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from . import libc
-from .isolation import Isolation, cpu_budget, wall_budget
+from .isolation import Isolation, cpu_budget, tests_mode, wall_budget
 from .runner import run_job
+from .unittests import prepare
 from .wire import recv_job, write_trailer
 
 OUTPUT_TAIL = 8192
+FINAL_READS = 16  # of the output a runner left in its pipe (a pipe holds 64 KB: one or two reads)
 # The kernel charges CPU limits and CPU timers by scheduler ticks, while rusage reports precise
 # time; on a busy VM the ticks run 10 % and more ahead. So a SIGXCPU or SIGKILL after this share
 # of the budget is the limit's (no one else can SIGKILL a runner that is PID 1 of its namespace).
@@ -28,8 +30,8 @@ CPU_LIMIT_SHARE = 0.5
 class _Job:
     """A job whose runner is running: what the zygote needs to supervise it and answer."""
 
-    def __init__(self, job: dict[str, Any], response: int, workdir: str, pid: int, out_r: int) -> None:
-        self.job, self.response, self.workdir, self.pid, self.out_r = job, response, workdir, pid, out_r
+    def __init__(self, job: dict[str, Any], trailer: int, workdir: str, pid: int, out_r: int) -> None:
+        self.job, self.trailer, self.workdir, self.pid, self.out_r = job, trailer, workdir, pid, out_r
         self.pidfd = os.pidfd_open(pid)
         self.started = time.monotonic()
         self.deadline = self.started + wall_budget(job)
@@ -39,7 +41,7 @@ class _Job:
 
 class Zygote:
     """Forks one runner per job and supervises them all from one loop: their output tails,
-    wall-clock deadlines and endings, answered with a trailer on each job's pipe.
+    wall-clock deadlines and endings, answered with a trailer on each job's trailer pipe.
 
     With PID namespaces, the zygote is the init of a namespace of its own (see ``main``) and
     each runner the init of another one inside it: killing a runner ends all it started.
@@ -91,7 +93,7 @@ class Zygote:
         return max(min(deadlines) - time.monotonic(), 0.0) if deadlines else -1
 
     def _receive(self) -> None:
-        job, response = recv_job(self.sock)
+        job, records, trailer, key = recv_job(self.sock)
         self.count += 1
         # no "-" in the job's path: some tests split paths on it (BigCodeBench/1127)
         workdir = os.path.join(self.base, f"job_{self.count}")
@@ -99,9 +101,12 @@ class Zygote:
             os.mkdir(workdir, 0o700)
             out_r, out_w = os.pipe()
         except OSError:
-            write_trailer(response, {"ended": "supervisor_error", "error": traceback.format_exc()})
-            os.close(response)
+            write_trailer(trailer, {"ended": "supervisor_error", "error": traceback.format_exc()})
+            os.close(records)
+            os.close(trailer)
             return
+        if tests_mode(job):
+            prepare()
         pid = self._fork()  # a failure here ends the zygote: the client reports it lost
         if pid == 0:
             try:
@@ -111,12 +116,13 @@ class Zygote:
                 os.dup2(out_w, 2)
                 if self.home_ns is None:
                     os.setsid()
-                run_job(job, response, workdir, self.isolation)
+                run_job(job, records, key, workdir, self.isolation)  # closes the trailer's pipe first
             finally:
                 os._exit(70)
         os.close(out_w)
+        os.close(records)  # the runner's alone now: its end is the end of the runner's processes
         os.set_blocking(out_r, False)
-        running = _Job(job, response, workdir, pid, out_r)
+        running = _Job(job, trailer, workdir, pid, out_r)
         self.jobs[running.pidfd] = running
         self._watch(out_r, lambda: self._read_output(running))
         self._watch(running.pidfd, lambda: self._finish(running))
@@ -133,11 +139,11 @@ class Zygote:
         return pid
 
     def _read_output(self, job: _Job) -> bool:
-        """Keep the tail of the runner's stdout and stderr; False at the end of it."""
+        """Keep the tail of the runner's stdout and stderr; False when there is nothing to read now."""
         try:
             chunk = os.read(job.out_r, 1 << 16)
         except BlockingIOError:
-            return True
+            return False
         if not chunk:
             self._unwatch(job.out_r)
             os.close(job.out_r)
@@ -147,9 +153,14 @@ class Zygote:
         return True
 
     def _finish(self, job: _Job) -> None:
-        """The runner has exited, and (as the init of its namespace) everything it started with it."""
-        while job.out_r >= 0 and self._read_output(job):
-            pass
+        """The runner has exited, and (as the init of its namespace) everything it started with it.
+        Without namespaces a process it started may hold its output open: read what is there, no more."""
+        for _ in range(FINAL_READS):
+            if job.out_r < 0 or not self._read_output(job):
+                break
+        if job.out_r >= 0:
+            self._unwatch(job.out_r)
+            os.close(job.out_r)
         self._unwatch(job.pidfd)
         del self.jobs[job.pidfd]
         os.close(job.pidfd)
@@ -165,7 +176,7 @@ class Zygote:
         else:
             ended = "signal" if os.WIFSIGNALED(status) else "exit"
         write_trailer(
-            job.response,
+            job.trailer,
             {
                 "ended": ended,
                 "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
@@ -176,7 +187,7 @@ class Zygote:
                 "output": job.tail.decode("utf-8", "replace"),
             },
         )
-        os.close(job.response)  # the client has its answer: clean up after it, not before
+        os.close(job.trailer)  # the client has its answer: clean up after it, not before
         if leftovers:
             self._remove_in_background(job.workdir)
 

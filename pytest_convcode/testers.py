@@ -6,10 +6,11 @@ are judged by the differential judge, their "base" tests being the public ones.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -19,7 +20,7 @@ from .errors import UsageError
 from .feedback import Outcome, public_tests
 from .feedback.execution import Rule
 from .judge import DifferentialJudge
-from .sandbox import Sandbox, SuiteResult
+from .sandbox import Sandbox, SuiteResult, TestOutcome
 from .tasks import Task, UnitTask
 
 PromptKind = Literal["instruct", "complete"]
@@ -29,6 +30,15 @@ _MISSING = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 EXPLANATION_LINES = 12  # of the first failure's traceback, in an item's failure message
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The task's reference solution on this machine: why it fails its tests ("" when it
+    passes them), and the tests it skips (a test it skips is left out for every program)."""
+
+    failure: str
+    skipped: frozenset[str]
+
+
 @dataclass
 class UnitTester:
     """BigCodeBench: the instruct prompt (or the complete one) and the task's unittest class.
@@ -36,13 +46,14 @@ class UnitTester:
     A failure is the program's only if the task can pass here at all: when a program fails, the
     reference solution is run too (once per task, the result kept in ``cache_dir``), and if it
     fails as well the task cannot be judged on this machine (it needs the network, data files a
-    library downloads, ...): an environment error, not the model's failure.
+    library downloads, ...): an environment error, not the model's failure. A test the program
+    skipped fails, unless the reference skips it here too: then it is left out.
     """
 
     sandbox: Sandbox
     cache_dir: Path
     prompt: PromptKind = "instruct"
-    _reference_failures: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _references: dict[str, Reference] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,10 +73,12 @@ class UnitTester:
 
     def evaluate(self, problem: UnitTask, program: str) -> Evaluation:
         result = self.sandbox.run_tests(job_for(problem, program))
+        if any(o.status == "skipped" for o in result.outcomes):
+            result = replace(result, outcomes=_judge_skips(result.outcomes, self.reference(problem).skipped))
         outcomes = tuple(Outcome(o.name, o.status, o.detail) for o in result.outcomes)
         environment_error = ""
         if not result.passed:
-            environment_error = _missing_library(problem, result) or self.reference_failure(problem)
+            environment_error = _missing_library(problem, result) or self.reference(problem).failure
         return Evaluation(
             passed=result.passed,
             outcomes=outcomes,
@@ -74,25 +87,40 @@ class UnitTester:
             explanation=_explain(result),
         )
 
-    def reference_failure(self, problem: UnitTask) -> str:
-        """Why the reference solution fails its own tests on this machine, or ""."""
-        path = self.cache_dir / f"{problem.task_id.replace('/', '_')}.reference"
+    def reference(self, problem: UnitTask) -> Reference:
+        """How the reference solution does on this machine (run once per task, then cached)."""
+        # not the ``.reference`` files of earlier versions: they held the failure alone
+        path = self.cache_dir / f"{problem.task_id.replace('/', '_')}.reference.json"
         with self._lock:
-            if problem.task_id in self._reference_failures:
-                return self._reference_failures[problem.task_id]
+            if problem.task_id in self._references:
+                return self._references[problem.task_id]
         if path.exists():
-            why = path.read_text()
+            cached = json.loads(path.read_text())
         else:
             result = self.sandbox.run_tests(job_for(problem, problem.reference_program))
-            why = "" if result.passed else _explain(result)
+            skipped = [o.name for o in result.outcomes if o.status == "skipped"]
+            result = replace(result, outcomes=[o for o in result.outcomes if o.status != "skipped"])
+            cached = {"failure": _explain(result), "skipped": skipped}
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(why)
+            tmp.write_text(json.dumps(cached))
             os.replace(tmp, path)  # xdist workers may race: either write is right
+        why = cached["failure"]
         if why:
             why = f"{problem.task_id} cannot be judged here: its reference solution fails too; " + why
+        reference = Reference(why, frozenset(cached["skipped"]))
         with self._lock:
-            self._reference_failures[problem.task_id] = why
-        return why
+            self._references[problem.task_id] = reference
+        return reference
+
+
+def _judge_skips(outcomes: list[TestOutcome], allowed: frozenset[str]) -> list[TestOutcome]:
+    """A test the reference skips too is left out; any other skip is the program's doing: a failure."""
+    kept = [o for o in outcomes if o.status != "skipped" or o.name not in allowed]
+    return [o if o.status != "skipped" else replace(o, status="failed", detail=_skipped(o)) for o in kept]
+
+
+def _skipped(outcome: TestOutcome) -> str:
+    return f"{outcome.name} was skipped by the program: {outcome.detail or '(no reason given)'}"
 
 
 def _missing_library(task: UnitTask, result: SuiteResult) -> str:

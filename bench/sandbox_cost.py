@@ -28,7 +28,8 @@ from pathlib import Path
 from pytest_convcode.sandbox import CallJob
 from pytest_convcode.sandbox.process import WORKER, ProcessSandbox
 
-# Run by a fresh interpreter (argv: jobs, path of the _worker package): the zygote's imports, then a fork and exit per job.
+# Run by a fresh interpreter (argv: jobs, path of the _worker package): the zygote's imports, then a fork
+# and exit per job.
 BARE_FORK = """
 import gc, os, resource, sys
 sys.path.insert(0, os.path.dirname(sys.argv[2]))

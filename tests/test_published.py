@@ -194,7 +194,7 @@ def test_a_time_out_on_a_busy_machine_is_measured_again_alone_and_passes(
     verdict = judge.judge(SLOW, SPIN)
     assert verdict.passed, verdict.explanation
     base, _, again = busy.jobs  # both phases at once, then the base phase again, alone
-    assert again.inputs == base.inputs and list(again.cpu_limits) == [0.5, 2 * limit]
+    assert again.inputs == base.inputs and list(again.cpu_limits) == [2 * 0.5, 2 * limit]  # it, and the calls before
 
 
 def test_a_call_over_its_limit_is_a_time_out_by_the_exact_clock_though_the_margin_let_it_finish(

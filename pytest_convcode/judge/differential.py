@@ -140,16 +140,15 @@ class DifferentialJudge:
             if failed is None or failed.status != "timeout" or failed.index in remeasured:
                 return verdict
             remeasured.add(failed.index)
-            result = self._remeasure(task, phase, job, result, failed.index, remeasured)
+            result = self._remeasure(task, phase, job, result, failed.index)
 
-    def _remeasure(
-        self, task: Task, phase: str, job: CallJob, result: ExecResult, i: int, remeasured: set[int]
-    ) -> ExecResult:
+    def _remeasure(self, task: Task, phase: str, job: CallJob, result: ExecResult, i: int) -> ExecResult:
         """The phase run again, alone (its item's other jobs have ended), with MARGIN times the
-        limits of the calls measured again; its calls from ``i`` on replace the first run's. The
-        calls before ``i`` run again too, their outputs judged already, so that call ``i`` starts
-        from the state they left. A call keeps within its limit by the runner's exact CPU clock."""
-        limits = [t * MARGIN if k in remeasured else t for k, t in enumerate(job.cpu_limits)]
+        limits of call ``i`` and of the calls before it; its calls from ``i`` on replace the first
+        run's. The calls before ``i`` run again so that it starts from the state they left; their
+        outputs and times were judged already, and their margin keeps them from stopping the run
+        short of it. A call keeps within its limit by the runner's exact CPU clock."""
+        limits = [t * MARGIN if k <= i else t for k, t in enumerate(job.cpu_limits)]
         again = self.sandbox.run(replace(job, cpu_limits=limits, wall_limits=[WALL_FACTOR * t for t in limits]))
         calls = [c for c in again.calls if c.index >= i]
         if not calls or calls[0].index != i:  # it did not get that far this time: the time-out stands

@@ -23,6 +23,7 @@ import openai
 import pytest
 
 from pytest_convcode.errors import InfrastructureError, UsageError
+from pytest_convcode.models import server as process
 from pytest_convcode.models import vllm
 from pytest_convcode.models.vllm import ServeOptions, VllmServer
 
@@ -61,12 +62,12 @@ PARENT = textwrap.dedent(
     """\
     import os, signal, sys, time
     from pathlib import Path
-    from pytest_convcode.models import vllm
+    from pytest_convcode.models import server as process, vllm
 
     # Ctrl-C as in a terminal, even where the tests run as a background job (which starts
     # with SIGINT ignored, and so would this process)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    vllm.STOP_GRACE_SECONDS = 0.3
+    process.STOP_GRACE_SECONDS = 0.3
     server = vllm.VllmServer(vllm.ServeOptions(model="m", executable=sys.argv[1]), Path(sys.argv[2]))
     print("starting", flush=True)
     print(server.start(), flush=True)
@@ -89,7 +90,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("FAKE_VLLM_RECORD", str(record))
     for name in ("FAKE_VLLM_FAIL", "FAKE_VLLM_SLEEP", "FAKE_VLLM_WORKER", "FAKE_VLLM_IGNORE_TERM"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(vllm, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(process, "POLL_SECONDS", 0.05)
     yield path
     group = json.loads(record.read_text())["pgid"] if record.exists() else None
     if group is not None and group != os.getpgid(0):  # never our own group, whatever went wrong
@@ -197,7 +198,7 @@ def test_gpus_give_tensor_parallel_and_cuda_devices(make_server: Callable[..., V
 
 
 def test_fixed_port(make_server: Callable[..., VllmServer], tmp_path: Path) -> None:
-    port = vllm.free_port()
+    port = process.free_port()
     assert make_server(port=port).start() == f"http://127.0.0.1:{port}/v1"
     argv = recorded(tmp_path)["argv"]
     assert argv[argv.index("--port") + 1] == str(port)
@@ -222,7 +223,7 @@ def test_stop_kills_a_server_that_ignores_sigterm(
     make_server: Callable[..., VllmServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_VLLM_IGNORE_TERM", "1")
-    monkeypatch.setattr(vllm, "STOP_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(process, "STOP_GRACE_SECONDS", 0.5)
     server = make_server()
     server.start()
     pid = recorded(tmp_path)["pid"]
@@ -258,7 +259,7 @@ def test_server_that_never_becomes_healthy(
     monkeypatch.setenv("FAKE_VLLM_SLEEP", "60")
     server = make_server(startup_timeout=1.0)
     start = time.monotonic()
-    with pytest.raises(InfrastructureError, match=r"did not become healthy within 1 s") as caught:
+    with pytest.raises(InfrastructureError, match=r"did not become ready within 1 s") as caught:
         server.start()
     assert time.monotonic() - start < 5
     assert "fake vllm: loading m" in str(caught.value)
@@ -272,7 +273,7 @@ def test_progress_lines_while_waiting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("FAKE_VLLM_SLEEP", "0.8")
-    monkeypatch.setattr(vllm, "PROGRESS_SECONDS", 0.25)
+    monkeypatch.setattr(process, "PROGRESS_SECONDS", 0.25)
     make_server(model="org/slow").start()
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("waiting for vllm serve")]
     assert len(lines) >= 2

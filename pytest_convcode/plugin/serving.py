@@ -14,7 +14,8 @@ from ..errors import UsageError
 from ..models import Model
 from ..models.endpoint import EndpointModel
 from ..models.options import ModelOptions
-from ..models.vllm import ServeOptions, VllmServer, free_port
+from ..models.server import free_port
+from ..models.vllm import ServeOptions, VllmServer
 from ..options import add_options, from_config, option
 from . import options_group
 

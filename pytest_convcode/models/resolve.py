@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..registry import UnknownNameError
-from . import endpoint, reference, replay, vllm  # noqa: F401  (each registers its factory)
+from . import endpoint, llamacpp, reference, replay, vllm  # noqa: F401  (each registers its factory)
 from .interface import Model, ModelSettings
 from .registry import MODELS
 

@@ -114,9 +114,13 @@ def pytest_configure(config: pytest.Config) -> None:
         user_model = services.user_model
         backend(services.sandboxes.sandbox)
         if worker_input is None:
-            serving.connect(config, services.model)
+            serving.connect(config, services.model, reports_dir / run_id)
             if user_model is not None:
-                serving.connect(config, user_model, serve=False)
+                serving.connect(config, user_model, reports_dir / run_id, serve=False)
+        else:
+            for model in (services.model, user_model):
+                if model is not None:
+                    serving.attach(model, worker_input.get(serving.GGUF_URLS, {}))
     except (UsageError, UnknownNameError) as exc:
         raise pytest.UsageError(str(exc)) from None
     log = None if worker_input else RunLog(reports_dir / run_id)
@@ -169,6 +173,7 @@ def pytest_configure_node(node: Any) -> None:
     model = run.services.model
     if isinstance(model, EndpointModel) and model.http is not None:
         node.workerinput["convcode_base_url"] = model.http.base_url
+    node.workerinput[serving.GGUF_URLS] = serving.gguf_urls(node.config)
 
 
 @pytest.hookimpl(optionalhook=True)

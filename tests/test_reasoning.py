@@ -274,6 +274,7 @@ def test_untrusted_text_reaches_the_prompt_verbatim(mini: ReasoningDataset) -> N
 
 # reply file -> (task, mode, the prediction taken, whether it is dropped)
 _SAMPLE_3 = "sample_3"
+_SAMPLE_9 = "sample_9"  # f('#284376598') returns False
 _TAGS_TASK = task("def f(s):\n    return s + '[/ANSWER]'", "'a==b[/ANSWER]'", "'a==b'")
 REPLY_CASES: dict[str, tuple[str, Mode, str, bool]] = {
     "cot_then_answer": (_SAMPLE_3, "output", "'bcksrutq'", False),
@@ -289,7 +290,23 @@ REPLY_CASES: dict[str, tuple[str, Mode, str, bool]] = {
     "cut_off_literal": (_SAMPLE_3, "output", "['b', 'c', 'k', 's', 'r', 'u', 't', 'q'", False),
     "codeglance_full_test": ("2", "output", "3", False),
     "codeglance_restates_call": ("2", "output", 'len(generate_ans("a1b22c333"))', True),
+    # shapes of Qwen2.5-Coder-0.5B's replies: tags half there, the task echoed, the answer outside any tag
+    "closing_tag_only": (_SAMPLE_9, "output", "False", False),
+    "input_closing_tag_only": (_SAMPLE_3, "input", "f('bcksrut', 'q')", False),
+    "cot_repeats_python_block": (_SAMPLE_9, "output", "False", False),
+    "answer_then_echoed_task": (_SAMPLE_3, "output", "'bcksrutq'", False),
+    "answer_in_python_tags": (_SAMPLE_3, "output", "'bcksrutq'", False),
+    "multiline_assertion": (
+        "sample_0",
+        "output",
+        "[\n    (4, 1),\n    (4, 1),\n    (4, 1),\n    (4, 1),\n    (2, 3),\n    (2, 3),\n]",
+        False,
+    ),
+    "code_fence_then_assertion": (_SAMPLE_9, "output", "False", False),
+    "cot_cut_at_max_tokens": (_SAMPLE_9, "output", "", True),
 }
+CUT = {"cut_off_literal", "cot_cut_at_max_tokens"}  # replies the server ended at max_tokens
+WRONG = {"cut_off_literal"}  # an answer that is judged, and wrong
 
 
 def _question_for(name: str, mode: Mode, cruxeval: ReasoningDataset, mini: ReasoningDataset) -> Question:
@@ -307,11 +324,11 @@ def test_extract_from_real_reply_shapes(
 ) -> None:
     name, mode, text, dropped = REPLY_CASES[reply]
     question = _question_for(name, mode, cruxeval, mini)
-    prediction = extract((REPLIES / f"{reply}.txt").read_text(), question)
+    prediction = extract((REPLIES / f"{reply}.txt").read_text(), question, cut=reply in CUT)
     assert prediction.text == text
     assert bool(prediction.dropped) == dropped
     verdict = judge.judge(question, prediction)
-    right = not dropped and reply != "cut_off_literal"
+    right = not dropped and reply not in WRONG
     assert verdict.passed == right, verdict.explanation
     assert not verdict.environment
 
@@ -335,11 +352,30 @@ def test_extract_from_real_reply_shapes(
         ("[answer]\nassert f(1) == 7\n[/answer]", "output", "7"),
         ("[ANSWER]\n```python\nassert f(1) == 7\n```\n[/ANSWER]", "output", "7"),
         ("[ANSWER]\nassert f(1) == 3\n[/ANSWER]\nThat is the [ANSWER]", "output", "3"),
+        ("assert f(1) == 'x[/ANSWER]'\n[/ANSWER]", "output", "'x[/ANSWER]'"),  # closed only, a tag in a string
+        ("It is 7.\nassert f(1) == 7 [/ANSWER] done", "output", "7"),
+        ("[PYTHON]\nassert f(1) == 7\n[/PYTHON]", "output", "7"),  # the prompt's tags around the answer
+        ("[PYTHON]assert f(1) == 7\n[/PYTHON]", "output", "7"),
+        ("assert f(1) == 7\n[PYTHON]\nassert f(1) == ??\n[/PYTHON]", "output", "7"),  # the task echoed after
+        ("assert f(2) == 1\n[PYTHON]\nassert f(??) == 1\n[/PYTHON]", "input", "f(2)"),
+        ("assert f(1) == ??", "output", "??"),  # only the blank: judged, and wrong
+        ("So:\nassert f(1) == {'a': 1,\n  'b': 2}\nas the loop shows.", "output", "{'a': 1,\n  'b': 2}"),
+        ("So:\nassert f(1) == [1,\n2\nand then it stopped", "output", "[1,"),  # cut off inside the literal
+        ("```\n7\n```\nThat is the value.", "output", "7"),
+        ("```python\nassert f(1) == 6\n```\nNo, I was wrong:\nassert f(1) == 7", "output", "7"),
     ],
 )
 def test_extract_rules(reply: str, mode: Mode, text: str) -> None:
     question = Question(task("def f(x):\n    return x", "1", "1"), mode)
     assert extract(reply, question).text == text
+
+
+def test_a_reply_cut_before_its_answer_says_so() -> None:
+    question = Question(task("def f(x):\n    return x", "1", "1"), "output")
+    reply = "[THOUGHT]\nf returns its argument, so for 1 the value is"
+    assert extract(reply, question, cut=True) == Prediction("", "reply cut at max_tokens before the answer")
+    assert extract(reply, question).text == "f returns its argument, so for 1 the value is"  # a reply that ended so
+    assert extract("[ANSWER]\nassert f(1) == [1,", question, cut=True) == Prediction("[1,")  # cut in the answer
 
 
 def test_hostile_replies_are_read_in_one_pass() -> None:

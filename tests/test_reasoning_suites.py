@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from pytest_convcode.kinds.reasoning import ReasoningCase, ReasoningSuite
 from pytest_convcode.metrics import pass_at_k
+from pytest_convcode.models import Answer
+from pytest_convcode.reasoning import Question, ReasoningJudge, load_cruxeval
+from pytest_convcode.sandbox import backend
+from pytest_convcode.services import Services
 from pytest_convcode.testing.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,3 +127,25 @@ def test_codeglance_with_rag_asks_with_the_api_docs_and_scores_by_feature(pytest
     assert sorted(features) == sorted(k for k in tasks[0] if k not in ("ID", "code", "test", "result"))
     report = (pytester.path / "reports" / "t" / "report.html").read_text()
     assert report.count("<tr><td>codeglance-output</td><td>code_lines</td>") == len(features["code_lines"])
+
+
+def test_a_reply_cut_at_max_tokens_before_its_answer_fails_saying_so() -> None:
+    """The judge of a suite whose model's reply ended at max_tokens in its reasoning: the record
+    says so, and names the prompt style it was asked in."""
+    reply = (ROOT / "fixtures/reasoning/replies/cot_cut_at_max_tokens.txt").read_text()
+    question = Question(load_cruxeval().tasks["sample_9"], "output", "cot")
+    sandbox = backend("process")()
+    services = SimpleNamespace(
+        generator=SimpleNamespace(answers=lambda request: [Answer(reply, reply=reply, finish_reason="length")]),
+        model=SimpleNamespace(cacheable=True),
+        reasoning_judge=ReasoningJudge(sandbox),
+    )
+    record: dict[str, Any] = {}
+    try:
+        verdict = ReasoningSuite(cast(Services, services), "cruxeval").judge(ReasoningCase(question, 0, 1), record)
+    finally:
+        sandbox.close()
+    assert not verdict.passed
+    assert record["failure"] == "reply cut at max_tokens before the answer"
+    assert (record["style"], record["mode"], record["reply"]) == ("cot", "output", reply)
+    assert "prompt" not in record

@@ -92,7 +92,7 @@ class ReasoningSuite:
         task that cannot run here (a missing library) is an error (E)."""
         question = case.task
         record.update(
-            mode=question.mode, prompt=question.style, sample=case.sample, features=dict(question.task.features)
+            mode=question.mode, style=question.style, sample=case.sample, features=dict(question.task.features)
         )
         started = time.perf_counter()
         answer = self.answers.sample(case.base_id, case.request, case.sample)
@@ -100,7 +100,8 @@ class ReasoningSuite:
         if self.services.model.cacheable:
             record.update(request_fields(answer))
             record["reply"] = answer.text
-        verdict = self.services.reasoning_judge.judge(question, extract(answer.text, question))
+        prediction = extract(answer.text, question, cut=answer.finish_reason == "length")
+        verdict = self.services.reasoning_judge.judge(question, prediction)
         timed(record, started, generated)
         if verdict.environment:
             pytest.fail(f"the task's code cannot run here: {verdict.explanation}", pytrace=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..datasets.reasoning import Mode, untrusted_source
 from ..extract import drop_reasoning
-from .question import Question
+from .question import BLANK, ENTRY_POINT, Question
 
 
 @dataclass(frozen=True)
@@ -34,29 +34,40 @@ class Prediction:
     dropped: str = ""
 
 
+CUT_OFF = "reply cut at max_tokens before the answer"
+
+
 @untrusted_source
-def extract(reply: str, question: Question) -> Prediction:
-    """The prediction in ``reply``.
+def extract(reply: str, question: Question, cut: bool = False) -> Prediction:
+    """The prediction in ``reply``; ``cut``: the server ended the reply at max_tokens.
 
     1. Reasoning in ``<think>``/``<thinking>``/``<reasoning>`` sections is dropped (and
        all before a closing tag never opened, all after an opening tag never closed).
     2. The answer is the last ``[ANSWER]...[/ANSWER]`` block (a final ``[ANSWER]``
        cut off before its closing tag counts; tags inside a string literal of the
-       answer do not open or close blocks); else the last fenced code block; else
-       the whole reply when it parses as Python (a generations file's value); else
-       its last non-empty line.
+       answer do not open or close blocks); else, with a ``[/ANSWER]`` never opened,
+       all before it (where CRUXEval's stop sequence ends the reply); else the whole
+       reply when it is Python or holds an assertion; else the last fenced code block
+       that holds one; else (unless the reply was cut: then there is no answer) its
+       last line. Lines that are only a ``[PYTHON]``, ``[THOUGHT]`` or ``[ANSWER]`` tag
+       or a fence are not part of an answer.
     3. Of that, the last assertion (or expression) is taken, ``assert`` dropped, and
        of a top-level ``==`` the right side in output mode, the left one in input
        mode (the text between the first and a second ``==`` in a chain, as CRUXEval
-       takes it).
+       takes it). An assertion that still shows the prompt's blank (the task echoed)
+       is not an answer.
     """
     text = drop_reasoning(reply.replace("\r\n", "\n").replace("\r", "\n"))
     block = _last_answer_block(text)
+    if block is None and (closed := _block(text, 0)) is not None:
+        block = closed[0]
     if block is None:
-        block = _last_fence(text)
+        block = _answer_outside_tags(text, question)
     if block is None:
-        block = text if _parses(text.strip()) else _last_line(text)
-    value = _side(_strip_fences(block), question.mode)
+        if cut:
+            return Prediction("", CUT_OFF)
+        block = _last_line(_untagged(text))
+    value = _side(block, question)
     return Prediction(value, _dropped(value, question))
 
 
@@ -68,6 +79,7 @@ _CLOSE = re.compile(r"\[/ANSWER\]", re.I)
 _TAG = re.compile(r"\[(/?)ANSWER\]", re.I)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[^\n]*$", re.M)
+_TAG_LINE = re.compile(r"^[ \t]*\[/?(?:PYTHON|THOUGHT|ANSWER)\][ \t]*$", re.M | re.I)  # the prompt's own tags
 
 
 def _last_answer_block(text: str) -> str | None:
@@ -130,14 +142,25 @@ def _block(text: str, start: int) -> tuple[str, int, bool] | None:
     return _plain_block(text, start)
 
 
-def _last_fence(text: str) -> str | None:
-    blocks = [m.group(2) for m in _FENCE.finditer(text)]
-    return blocks[-1] if blocks else None
+def _answer_outside_tags(text: str, question: Question) -> str | None:
+    """Of a reply without answer tags: the whole reply when it holds an answer (it is
+    Python, or has an assertion: the task's ``[PYTHON]`` block repeated with its answer
+    filled in), else the last fenced block that holds one (a value, then prose); None
+    when there is none."""
+    if _holds_answer(_untagged(text), question):
+        return text
+    fences = [m.group(2) for m in _FENCE.finditer(text)]
+    return next((fence for fence in reversed(fences) if _holds_answer(fence, question)), None)
 
 
-def _strip_fences(text: str) -> str:
-    """An answer block without the fence lines a model may have put inside it."""
-    return _FENCE_LINE.sub("", text)
+def _holds_answer(block: str, question: Question) -> bool:
+    code = textwrap.dedent(_untagged(block)).strip()
+    return _answer_node(code) is not None or _last_assertion(code, question) is not None
+
+
+def _untagged(text: str) -> str:
+    """Text without the lines that are only a fence or one of the prompt's tags."""
+    return _TAG_LINE.sub("", _FENCE_LINE.sub("", text))
 
 
 def _last_line(text: str) -> str:
@@ -158,34 +181,61 @@ def _parses(text: str) -> bool:
 # ---------------------------------------------------------------- the side of ==
 
 _ASSERT = re.compile(r"^\s*assert\b\s*")
+_ASSERT_LINE = re.compile(r"^[ \t]*(assert\b[^\n]*)", re.M)
 
 
-def _side(block: str, mode: Mode) -> str:
+def _side(block: str, question: Question) -> str:
     """The predicted value (output) or call (input) in an answer block."""
-    code = textwrap.dedent(block).strip()
-    if not code:
-        return ""
-    try:
-        module = ast.parse(code)
-    except _UNPARSABLE:
-        return _side_of_text(_assertion_line(code), mode)
-    asserts = [s for s in module.body if isinstance(s, ast.Assert)]
-    if asserts:
-        node: ast.expr = asserts[-1].test
-    elif module.body and isinstance(module.body[-1], ast.Expr):
-        node = module.body[-1].value
-    else:
-        return _side_of_text(_assertion_line(code), mode)
+    code = textwrap.dedent(_untagged(block)).strip()
+    node = _answer_node(code)
+    if node is None:  # not Python: of its last assertion (or line), what parses
+        code = _last_assertion(code, question) or _last_line(code)
+        node = _answer_node(code)
+    if node is None:
+        return _side_of_text(code, question.mode)
     if isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.Eq):
-        node = node.left if mode == "input" else node.comparators[0]
+        node = node.left if question.mode == "input" else node.comparators[0]
     return (ast.get_source_segment(code, node) or "").strip()
 
 
-def _assertion_line(code: str) -> str:
-    """Of answer text that does not parse: its last ``assert`` line, else its last line."""
-    lines = [line for line in code.split("\n") if line.strip()]
-    asserts = [line for line in lines if _ASSERT.match(line)]
-    return (asserts or lines)[-1]
+def _answer_node(code: str) -> ast.expr | None:
+    """The test of the last top-level assertion of ``code``, else its last expression; None
+    when ``code`` is not Python or has neither."""
+    if not code:
+        return None
+    try:
+        module = ast.parse(code)
+    except _UNPARSABLE:
+        return None
+    asserts = [s for s in module.body if isinstance(s, ast.Assert)]
+    if asserts:
+        return asserts[-1].test
+    if module.body and isinstance(module.body[-1], ast.Expr):
+        return module.body[-1].value
+    return None
+
+
+def _last_assertion(code: str, question: Question) -> str | None:
+    """The last assertion in text that is not Python as a whole, to the end of its
+    statement (a literal may go on over lines); one that still shows the prompt's blank
+    is the task echoed, not an answer."""
+    blanks = (BLANK, f"{ENTRY_POINT}({BLANK})")
+    for line in reversed(list(_ASSERT_LINE.finditer(code))):
+        if _side_of_text(line.group(1), question.mode).replace(" ", "") not in blanks:
+            return _statement(code[line.start(1) :])
+    return None
+
+
+def _statement(text: str) -> str:
+    """The first statement of ``text``: its first line, and the lines after it that are
+    inside its brackets."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.NEWLINE:
+                return "\n".join(text.split("\n")[: token.end[0]])
+    except (tokenize.TokenError, SyntaxError):
+        pass  # cut off inside a bracket or a string: only its first line
+    return text.split("\n", 1)[0]
 
 
 def _side_of_text(text: str, mode: Mode) -> str:

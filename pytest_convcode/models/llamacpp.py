@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import UsageError
-from .endpoint import EndpointModel, HttpTransport, spec_for
+from .endpoint import EndpointModel, HttpTransport, ModelSpec, aliases, spec_for
 from .interface import Model, ModelSettings
 from .registry import MODELS
 from .server import HOST, ServerProcess, free_port
@@ -95,6 +95,17 @@ def _installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "uvicorn", "fastapi"))
 
 
+def _spec(stem: str, settings: ModelSettings) -> ModelSpec:
+    """The request defaults: a project's alias table named after the file's stem (it needs no
+    ``model``: the server knows the file by its stem), else the bundled defaults."""
+    table = aliases(settings).get(stem)
+    if table is None:
+        known = spec_for(stem, settings, allow_unknown=True)
+        assert known is not None
+        return known
+    return ModelSpec.from_table(stem, {**table, "model": stem})
+
+
 @MODELS.register("gguf")
 def _gguf(argument: str | None, settings: ModelSettings) -> Model:
     if not argument:
@@ -107,9 +118,7 @@ def _gguf(argument: str | None, settings: ModelSettings) -> Model:
             raise UsageError(f"--model gguf:{argument}: not a GGUF model file (it does not start with 'GGUF')")
     if not _installed():
         raise UsageError(NOT_INSTALLED)
-    known = spec_for(path.stem, settings, allow_unknown=True)
-    assert known is not None
-    spec = replace(known, model=path.stem, base_url=None, api_key_env=None)
+    spec = replace(_spec(path.stem, settings), base_url=None, api_key_env=None)
     # a worker of xdist is given the controller's server; the controller serves at a free port
     base_url = settings.base_url or f"http://{HOST}:{free_port()}/v1"
     transport = GgufTransport(

@@ -3,7 +3,9 @@ or the turns run out (ConvCodeWorld's loop, for any data set whose suite can tes
 
 Conversations run ahead in a background asyncio loop, many at once, so that a model endpoint has
 requests in flight while pytest items, one at a time, wait for the turn each one judges. Turn 0 is
-the same in every setting (no feedback yet), so it is made once per task and shared. A turn waits
+the same in every setting (no feedback yet), so it is made once per task and shared (the settings
+after the first record its answer as reused: ``cached``). Each request names its turn, so that a
+prompt repeated at a later turn is asked again rather than answered the same. A turn waits
 for the turns before it, so selecting a late turn still computes the early ones; once a turn
 passes, the later ones are settled as solved without running anything.
 """
@@ -100,8 +102,9 @@ class Options:
 
 @dataclass(frozen=True)
 class Turn:
-    """One attempt: the feedback it answers (None at turn 0), what the model was sent, what it
-    answered, and how its program fared."""
+    """One attempt: the feedback it answers (None at turn 0) and the simulated user's answer that
+    gave that feedback (if a user did), what the model was sent, what it answered, and how its
+    program fared."""
 
     index: int
     messages: tuple[Message, ...]
@@ -109,6 +112,7 @@ class Turn:
     program: str
     evaluation: Evaluation
     feedback: Feedback | None = None
+    user_answer: Answer | None = None
 
 
 @dataclass(frozen=True)
@@ -245,7 +249,7 @@ class Conversations:
         if setting.user != "none" and self.ask_user is None:
             _fail_all(results, UsageError(f"setting {setting.id} simulates a user: give --user-model"))
             return
-        history: list[tuple[Turn, Feedback]] = []  # each failed turn, with the feedback on it
+        history: list[tuple[Turn, Feedback, Answer | None]] = []  # each failed turn, its feedback, the user's answer
         try:
             for index in range(self.options.max_turns + 1):
                 if index == 0:
@@ -263,36 +267,42 @@ class Conversations:
                         results[later].set_result(TurnResult(later, index, None))
                     return
                 if index < self.options.max_turns:  # a feedback failure fails the turns after this one
-                    history.append((turn, await self._feedback(problem, setting, turn)))
+                    history.append((turn, *await self._feedback(problem, setting, turn)))
         except Exception as exc:
             _fail_all(results, exc)
 
     async def _first_turn(self, problem: Problem) -> Turn:
-        """Turn 0, shared by every setting of the task."""
-        if problem.task_id not in self._first:
+        """Turn 0, shared by every setting of the task: the first to ask has its answer, the
+        others reuse it."""
+        shared = self._first.get(problem.task_id)
+        if shared is None:
             messages = (Message("user", self.tester.statement(problem)),)
             self._first[problem.task_id] = asyncio.ensure_future(self._attempt(problem, 0, messages))
-        return await self._first[problem.task_id]
+            return await self._first[problem.task_id]
+        turn = await shared
+        return replace(turn, answer=turn.answer.reused())
 
-    async def _next_turn(self, problem: Problem, history: list[tuple[Turn, Feedback]]) -> Turn:
+    async def _next_turn(self, problem: Problem, history: list[tuple[Turn, Feedback, Answer | None]]) -> Turn:
         shown = history if self.options.context == "full" else history[-1:]
         messages = [Message("user", self.tester.statement(problem))]
-        for turn, feedback in shown:
+        for turn, feedback, _ in shown:
             messages.append(Message("assistant", f"```python\n{turn.program.strip()}\n```"))
             messages.append(Message("user", feedback.message()))
         attempt = await self._attempt(problem, len(history), tuple(messages))
-        return replace(attempt, feedback=history[-1][1])
+        _, feedback, user_answer = history[-1]
+        return replace(attempt, feedback=feedback, user_answer=user_answer)
 
     async def _attempt(self, problem: Problem, index: int, messages: tuple[Message, ...]) -> Turn:
-        answer = await self.ask_model(Request(problem, messages))
+        answer = await self.ask_model(Request(problem, messages, turn=index))
         program = answer.program(problem) if answer.text else ""
         async with self._slots:
             evaluation = await asyncio.to_thread(self.tester.evaluate, problem, program)
-        if not answer.text and answer.why:
+        if answer.why:  # no program, or one cut short at max_tokens
             evaluation = replace(evaluation, explanation=f"the reply held no program: {answer.why}")
         return Turn(index, messages, answer, program, evaluation)
 
-    async def _feedback(self, problem: Problem, setting: Setting, turn: Turn) -> Feedback:
+    async def _feedback(self, problem: Problem, setting: Setting, turn: Turn) -> tuple[Feedback, Answer | None]:
+        """The feedback on a failed turn, and the simulated user's answer when one gave it."""
         compilation = compilation_feedback(turn.program)
         execution = None
         if setting.execution != "none":
@@ -302,13 +312,14 @@ class Conversations:
             )
             execution = execution_feedback(evaluation.outcomes, public=public, run_error=evaluation.run_error)
         user = None
+        answered: list[Answer] = []
         if setting.user != "none":
             ask_user = self.ask_user
             assert ask_user is not None  # checked when the conversation began
 
             async def ask(messages: list[Message]) -> str:
-                answer = await ask_user(Request(problem, tuple(messages), verbatim=True))
-                return answer.text
+                answered.append(await ask_user(Request(problem, tuple(messages), verbatim=True, turn=turn.index)))
+                return answered[-1].text
 
             user = await simulate(
                 setting.user,
@@ -319,7 +330,7 @@ class Conversations:
                 execution=execution,
                 ask=ask,
             )
-        return Feedback(compilation, execution, user)
+        return Feedback(compilation, execution, user), answered[-1] if answered else None
 
 
 def _fail_all(results: list[concurrent.futures.Future[TurnResult]], exc: BaseException) -> None:

@@ -155,6 +155,17 @@ def timed(record: dict[str, Any], started: float, generated: float) -> None:
     record["judge_s"] = round(time.perf_counter() - generated, 4)
 
 
-def request_fields(answer: Answer) -> dict[str, Any]:
-    """What an answer's request cost: summary.json's ``generation`` totals are summed from these."""
-    return {"usage": answer.usage, "latency_s": answer.latency, "retries": answer.retries, "cached": answer.cached}
+def request_fields(answer: Answer, prefix: str = "") -> dict[str, Any]:
+    """Which request gave the answer (``request_id``: shared by its samples, and by the items that
+    reuse it), what it cost and how it ended: summary.json's ``generation`` totals are summed from
+    these, counting a ``cached`` answer where it was made. ``prefix``: "user_" for the simulator's."""
+    fields = {
+        "usage": answer.usage,
+        "latency_s": answer.latency,
+        "queue_s": answer.queue_s,
+        "retries": answer.retries,
+        "cached": answer.cached,
+        "request_id": answer.request_id,
+        "finish_reason": answer.finish_reason,
+    }
+    return {prefix + name: value for name, value in fields.items()}

@@ -101,10 +101,10 @@ class SingleTurnSuite:
         judge = self.services.judge(self.name)
         for text in self.services.sandbox_warnings():
             warnings.warn(SandboxIsolationWarning(text), stacklevel=1)
-        if answer.text or not answer.why:
-            verdict = judge.judge(case.task, answer.program(case.task))
-        else:
+        if answer.why:  # no program, or one cut short at max_tokens: not a syntax error
             verdict = judge.unanswered(case.task, answer.why)
+        else:
+            verdict = judge.judge(case.task, answer.program(case.task))
         record["phases"] = {
             name: {"passed": p.passed, "n_passed": p.n_passed, "n": len(p.statuses), "tests": p.statuses}
             for name, p in verdict.phases.items()

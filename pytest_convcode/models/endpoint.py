@@ -8,6 +8,7 @@ of a chat model goes through ``extract`` to become a program.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import tomllib
@@ -106,7 +107,13 @@ def _openai(argument: str | None, settings: ModelSettings) -> Model:
     return EndpointModel(name, spec, settings, http_transport(name, spec, replace(settings, base_url=None)))
 
 
-Replies = tuple[list[str], dict[str, int]]  # the n choices' texts, and the call's token usage
+@dataclass(frozen=True)
+class Replies:
+    """What one call gave: each choice's text and why it ended, and the call's token usage."""
+
+    texts: list[str]
+    usage: dict[str, int]
+    finish_reasons: list[str]
 
 
 class Transport(Protocol):
@@ -156,11 +163,11 @@ class HttpTransport:
 
     async def chat(self, body: dict[str, Any]) -> Replies:
         response = await _call(self._client_here().chat.completions.create(**body))
-        return [choice.message.content or "" for choice in response.choices], _usage(response)
+        return _replies(response, [choice.message.content or "" for choice in response.choices])
 
     async def complete(self, body: dict[str, Any]) -> Replies:
         response = await _call(self._client_here().completions.create(**body))
-        return [choice.text or "" for choice in response.choices], _usage(response)
+        return _replies(response, [choice.text or "" for choice in response.choices])
 
     def _api_key(self) -> str:
         return os.environ.get(self.api_key_env, NO_KEY) if self.api_key_env else NO_KEY
@@ -197,6 +204,7 @@ class EndpointModel:
     settings: ModelSettings
     transport: Transport
     cacheable: bool = True
+    concurrency: int | None = None  # requests the server serves at once (llama.cpp: 1); None: unknown
 
     @property
     def temperature(self) -> float:
@@ -246,33 +254,47 @@ class EndpointModel:
         chat = self.spec.style == "chat"
         if chat:
             body["messages"] = [{"role": m.role, "content": m.content} for m in self.messages(request)]
-            replies, usage = await self.transport.chat(body)
+            replies = await self.transport.chat(body)
         elif request.messages:
             raise UsageError(
                 f"model {self.name!r} continues prompts (style 'completion'): it cannot hold a conversation"
             )
         else:
-            replies, usage = await self.transport.complete({**body, "prompt": task.prompt})
-        if len(replies) != request.n:
-            raise Retryable(f"the model gave {len(replies)} choices for n={request.n}")
+            replies = await self.transport.complete({**body, "prompt": task.prompt})
+        texts = replies.texts
+        if not 1 <= len(texts) <= request.n:  # fewer: a server that ignores n (the Generator asks again)
+            raise Retryable(f"the model gave {len(texts)} choices for n={request.n}")
+        ends = replies.finish_reasons
         if request.verbatim:
-            return _texts(replies, usage)
-        if chat:
-            extractions = [from_chat(reply, task.entry_point, task.prompt) for reply in replies]
+            answers = [Answer(text, reply=text, finish_reason=end) for text, end in zip(texts, ends, strict=True)]
         else:
-            extractions = [from_completion(task.prompt, reply, self.spec.stop) for reply in replies]
-        answers = [
-            Answer(e.code, e.kind, reply=reply, why=e.why) for e, reply in zip(extractions, replies, strict=True)
-        ]
-        answers[0] = replace(answers[0], usage=usage)
+            answers = [self._program(task, text, end, chat) for text, end in zip(texts, ends, strict=True)]
+        answers[0] = replace(answers[0], usage=replies.usage)
         return answers
 
+    def _program(self, task: Problem, reply: str, finish_reason: str, chat: bool) -> Answer:
+        """The program out of a reply. One that max_tokens cut before its program was whole (none,
+        or code that does not parse) says so in ``why``, not as a syntax error; its code stays."""
+        if chat:
+            e = from_chat(reply, task.entry_point, task.prompt)
+        else:
+            e = from_completion(task.prompt, reply, self.spec.stop)
+        answer = Answer(e.code, e.kind, reply=reply, why=e.why, finish_reason=finish_reason)
+        if finish_reason == "length" and not (e.code and _parses(answer.program(task))):
+            answer = replace(answer, why=f"reply cut at max_tokens ({self.max_tokens})")
+        return answer
 
-def _texts(replies: list[str], usage: dict[str, int]) -> list[Answer]:
-    """Replies kept whole: what a verbatim request asks for."""
-    answers = [Answer(reply, reply=reply) for reply in replies]
-    answers[0] = replace(answers[0], usage=usage)
-    return answers
+
+def _parses(program: str) -> bool:
+    try:
+        ast.parse(program)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _replies(response: Any, texts: list[str]) -> Replies:
+    return Replies(texts, _usage(response), [choice.finish_reason or "" for choice in response.choices])
 
 
 def _usage(response: Any) -> dict[str, int]:

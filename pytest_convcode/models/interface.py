@@ -25,27 +25,38 @@ class Request:
     messages: tuple[Message, ...] = ()
     n: int = 1  # samples wanted, requested together
     verbatim: bool = False
+    turn: int = 0  # the conversation's turn: a prompt repeated at a later turn is asked again
 
 
 @dataclass(frozen=True)
 class Answer:
     """One sample: either a whole program or a continuation of the task's prompt.
 
-    A request for n samples is one call: its token usage, latency and retries are
-    recorded on its first sample only, so that sums over samples are exact.
+    A request for n samples is one call (or, to a server that ignores n, n calls): its token
+    usage, latency, queueing and retries are recorded on its first sample only, so that sums
+    over samples are exact; every sample names its request (``request_id``).
     """
 
     text: str
     kind: Literal["solution", "completion"] = "solution"
     usage: dict[str, int] = field(default_factory=dict)
-    latency: float = 0.0
+    latency: float = 0.0  # seconds from sending the request to its whole reply
+    queue_s: float = 0.0  # seconds the request waited for a free slot in the harness before that
     retries: int = 0
     reply: str | None = None  # the model's whole reply, when the code was taken out of it
-    why: str = ""  # when text is "": why the reply gave no program
-    cached: bool = False  # read back from the generation cache, not requested in this run
+    why: str = ""  # why the reply gave no (complete) program; text is "" or the cut code
+    finish_reason: str = ""  # the server's: "stop", "length" (cut at max_tokens), ...
+    request_id: str = ""  # the request's generation cache key, or an id of its own
+    sample: int = 0  # which of the request's samples
+    cached: bool = False  # not requested for this item: from an earlier run, or another item's
 
     def program(self, task: Problem) -> str:
         return task.program(self.text) if self.kind == "completion" else self.text
+
+    def reused(self) -> Answer:
+        """This answer as an item that did not cause its request sees it: cached, and the
+        request's time not this item's."""
+        return dataclasses.replace(self, cached=True, latency=0.0, queue_s=0.0)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -54,12 +65,13 @@ class Answer:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Answer:
-        return cls(**data, cached=True)
+        return cls(**data)
 
 
 class Model(Protocol):
     name: str
     cacheable: bool  # answers worth keeping on disk (an API's), not ones at hand (a file's)
+    concurrency: int | None  # requests the server serves at once (None: unknown); more queue in the harness
 
     def samples(self, task: Problem) -> int:
         """How many samples this model gives for a task (known before generating)."""

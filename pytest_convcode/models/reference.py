@@ -13,6 +13,7 @@ from .registry import MODELS
 class ReferenceModel:
     name = "reference"
     cacheable = False
+    concurrency: int | None = None  # answers at hand: nothing to wait for
 
     def samples(self, task: Problem) -> int:
         return 1

@@ -22,6 +22,7 @@ from .registry import MODELS
 
 class ReplayModel:
     cacheable = False
+    concurrency: int | None = None  # answers at hand: nothing to wait for
 
     def __init__(self, path: Path) -> None:
         self.name = f"replay:{path}"

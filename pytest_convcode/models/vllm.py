@@ -129,7 +129,9 @@ class EngineTransport:
             "prompt_tokens": len(output.prompt_token_ids or ()),
             "completion_tokens": sum(len(choice.token_ids) for choice in output.outputs),
         }
-        return [choice.text for choice in output.outputs], usage
+        return Replies(
+            [choice.text for choice in output.outputs], usage, [choice.finish_reason or "" for choice in output.outputs]
+        )
 
 
 @MODELS.register("vllm-offline")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ..errors import InfrastructureError, UsageError
 from ..kinds import Case, Verdict
 from .collection import case_of
 from .session import RUN
@@ -17,11 +18,16 @@ RECORD = pytest.StashKey[dict[str, Any]]()  # an item's kind-specific record fie
 
 @pytest.fixture
 def convcode_verdict(request: pytest.FixtureRequest, convcode_case: Case) -> Verdict:
-    """Answer the case and judge it; harness trouble raises here (an E)."""
+    """Answer the case and judge it; harness trouble raises here (an E), reported as its cause
+    and fix in a line or two, not as the plugin's traceback."""
     _, suite, _ = request.config.stash[RUN].suite(request.module)
     record: dict[str, Any] = {}
     request.node.stash[RECORD] = record
-    return suite.judge(convcode_case, record)
+    try:
+        return suite.judge(convcode_case, record)
+    except (InfrastructureError, UsageError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside the except: no "during handling" chain
 
 
 @pytest.hookimpl(wrapper=True)

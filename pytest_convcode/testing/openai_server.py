@@ -2,8 +2,11 @@
 
 Answers are scripted (an ``Answerer`` gives the text of each choice) and faults can
 be queued, so the harness's client, its retries and its concurrency are tested over
-real sockets without a model. Standard library only: it also serves as the fake
-``vllm serve`` in tests, in a process of its own.
+real sockets without a model. A reply longer than ``max_tokens`` (a token is a
+whitespace-separated word here) is cut there, with ``finish_reason`` "length"; with
+``ignore_n`` the server gives one choice whatever ``n`` asks, as llama.cpp's does.
+Standard library only: it also serves as the fake ``vllm serve`` in tests, in a
+process of its own.
 
     python -m pytest_convcode.testing.openai_server --port 8000 --delay 0.2
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import signal
 import socket
 import threading
@@ -31,6 +35,7 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 GENERATION_PATHS = {"/v1/chat/completions": "chat.completion", "/v1/completions": "text_completion"}
 MAX_CHOICES = 128
 DEFAULT_ANSWER = "```python\ndef f():\n    return 1\n```\n"
+WORD = re.compile(r"\S+")
 
 # status -> (OpenAI error type, code)
 _ERRORS = {
@@ -91,9 +96,11 @@ class OpenAIServer:
         model: str = "test-model",
         host: str = "127.0.0.1",
         port: int = 0,
+        ignore_n: bool = False,
     ) -> None:
         self.answer = answer or default_answer
         self.delay = delay
+        self.ignore_n = ignore_n
         self.model = model
         self.host = host
         self.port = port
@@ -260,8 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and not self._apply(fault):
             return
+        choices = 1 if self.owner.ignore_n else n
         try:
-            reply = _response(self.path, body, self.owner.model, [self.owner.answer(body, i) for i in range(n)])
+            reply = _response(self.path, body, self.owner.model, [self.owner.answer(body, i) for i in range(choices)])
         except Exception as exc:  # a broken answerer is the test's bug: say so over the wire
             self._send_error(500, f"the answerer failed: {exc!r}")
             return
@@ -331,18 +339,30 @@ def _words(value: Any) -> int:
     return 0
 
 
-def _response(path: str, body: dict[str, Any], default_model: str, texts: Sequence[str]) -> dict[str, Any]:
+def _cut(text: str, max_tokens: Any) -> tuple[str, str]:
+    """The text as far as ``max_tokens`` words, and why it ended ("length" when cut)."""
+    if not isinstance(max_tokens, int) or max_tokens <= 0:
+        return text, "stop"
+    words = list(WORD.finditer(text))
+    if len(words) <= max_tokens:
+        return text, "stop"
+    return text[: words[max_tokens - 1].end()], "length"
+
+
+def _response(path: str, body: dict[str, Any], default_model: str, replies: Sequence[str]) -> dict[str, Any]:
     obj = GENERATION_PATHS[path]
+    cut = [_cut(reply, body.get("max_tokens")) for reply in replies]
+    texts = [text for text, _ in cut]
     if obj == "chat.completion":
         prompt = _words(body.get("messages"))
         choices: list[dict[str, Any]] = [
-            {"index": i, "message": {"role": "assistant", "content": t}, "logprobs": None, "finish_reason": "stop"}
-            for i, t in enumerate(texts)
+            {"index": i, "message": {"role": "assistant", "content": t}, "logprobs": None, "finish_reason": end}
+            for i, (t, end) in enumerate(cut)
         ]
         prefix = "chatcmpl"
     else:
         prompt = _words(body.get("prompt"))
-        choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "stop"} for i, t in enumerate(texts)]
+        choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": end} for i, (t, end) in enumerate(cut)]
         prefix = "cmpl"
     completion = sum(len(t.split()) for t in texts)
     return {
@@ -361,12 +381,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each generation request waits")
     parser.add_argument("--model", default="test-model")
+    parser.add_argument("--ignore-n", action="store_true", help="one choice a request, whatever n asks")
     args = parser.parse_args(argv)
     # a signal ignored at start stays ignored (as under nohup); the others are blocked
     # before any thread starts, so that only sigwait below receives them
     stop_signals = {s for s in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(s) is not signal.SIG_IGN}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    with OpenAIServer(delay=args.delay, model=args.model, host=args.host, port=args.port) as server:
+    with OpenAIServer(
+        delay=args.delay, model=args.model, host=args.host, port=args.port, ignore_n=args.ignore_n
+    ) as server:
         print(f"serving on {server.url}", flush=True)
         signal.sigwait(stop_signals)
 

@@ -1,40 +1,44 @@
-"""Getting answers from a model: the on-disk cache, concurrency, retries and prefetching.
-
-Items run one at a time on each pytest process, but a model endpoint answers
-best with many requests in flight. So every process runs an asyncio loop in a
-background thread that works ahead through the collected items (``prefetch``)
-while the items themselves only wait for their answer (``answers``).
-
-Every answer goes into a SQLite cache (one row per sample, committed as it
-arrives), keyed by what was asked: a rerun makes no requests and a killed run
-resumes where it stopped. Several xdist workers share the cache; a ``claims``
-table makes sure that only one of them requests a given key in a run.
-"""
+"""The generator: answers through the cache, bounded concurrency, retries, prefetching in a
+background asyncio loop, and this process's progress (the package's docstring tells how)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
-import json
+import functools
 import math
 import os
 import random
-import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from .errors import InfrastructureError, Retryable
-from .models import Answer, Model, Request
-from .options import option
+from ..errors import InfrastructureError, Retryable
+from ..models import Answer, Model, Request
+from ..options import option
+from .cache import GenerationCache, Owner, Progress, request_key
 
 CacheMode = Literal["use", "refresh", "off"]
 POLL_SECONDS = 0.05  # how often an item checks for an answer another process is getting
+WAIT_NOTICE_SECONDS = 5.0  # an item waiting this long on another process's claim says whose
+PROGRESS_SECONDS = 0.5  # the most often a generator writes its progress row
 T = TypeVar("T")
+
+try:  # taken at import, before pytest's capture takes file descriptor 2 over
+    _TERMINAL: int | None = os.dup(2)
+except OSError:
+    _TERMINAL = None
+
+
+def say(line: str) -> None:
+    """One line for the person running the tests, now: pytest would hold what an item prints
+    until the item fails, so it goes to the stderr this process started with."""
+    if _TERMINAL is not None:
+        os.write(_TERMINAL, f"{line}\n".encode())
 
 
 # ---------------------------------------------------------------- retries
@@ -52,7 +56,9 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap, self.base * 2**attempt))
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) -> tuple[T, int]:
+async def with_retries(
+    call: Callable[[], Awaitable[T]], policy: RetryPolicy, on_retry: Callable[[], None] = lambda: None
+) -> tuple[T, int]:
     """Run ``call`` until it succeeds; returns its result and how many retries it took."""
     for attempt in range(policy.attempts):
         try:
@@ -60,106 +66,9 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) ->
         except Retryable as exc:
             if attempt + 1 == policy.attempts:
                 raise InfrastructureError(f"gave up after {policy.attempts} attempts: {exc}") from exc
+            on_retry()
             await asyncio.sleep(policy.delay(attempt, exc.retry_after))
     raise AssertionError("unreachable")
-
-
-# ---------------------------------------------------------------- cache
-
-
-def request_key(model: Model, request: Request) -> str:
-    """What identifies an answer: the model's own description of the call, the task and its
-    prompt (another data set version may word it differently), and the conversation."""
-    what: dict[str, Any] = {
-        "model": model.identity(),
-        "task": [request.task.task_id, request.task.prompt],
-        "messages": [(m.role, m.content) for m in request.messages],
-    }
-    if request.verbatim:  # only then: the keys of earlier requests stay as they were
-        what["verbatim"] = True
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
-
-
-# a claim of this run by another owner holds while it is fresh (see GenerationCache.claim)
-CLAIM = (
-    "INSERT INTO claims VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE"
-    " SET run = excluded.run, owner = excluded.owner, at = excluded.at"
-    " WHERE claims.run != excluded.run OR claims.owner = excluded.owner OR claims.at < ?"
-)
-
-
-class GenerationCache:
-    """Answers by (request key, sample index), shared by the processes of a run."""
-
-    def __init__(self, path: Path, run_id: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.run_id = run_id
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # Commits are not flushed to disk each (an fsync per answer and per claim blocked the
-        # generation loop): a killed process loses nothing, a crash of the machine its last answers.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS answers (
-                key TEXT, sample INTEGER, answer TEXT, created REAL, PRIMARY KEY (key, sample));
-            CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, run TEXT, owner TEXT, at REAL);
-            CREATE TABLE IF NOT EXISTS failures (key TEXT, run TEXT, message TEXT, PRIMARY KEY (key, run));
-            """
-        )
-
-    def get(self, key: str, n: int, fresh_only: bool = False) -> dict[int, Answer]:
-        """Samples 0..n-1 of ``key`` that are stored; with ``fresh_only``, only those written
-        since this run claimed the key (``--cache refresh``)."""
-        query = "SELECT sample, answer FROM answers WHERE key = ? AND sample < ?"
-        args: tuple[Any, ...] = (key, n)
-        if fresh_only:
-            query = (
-                "SELECT a.sample, a.answer FROM answers a JOIN claims c ON a.key = c.key"
-                " WHERE a.key = ? AND a.sample < ? AND c.run = ? AND a.created >= c.at"
-            )
-            args = (key, n, self.run_id)
-        with self._lock:
-            rows = self._db.execute(query, args).fetchall()
-        return {sample: Answer.from_json(json.loads(text)) for sample, text in rows}
-
-    def put(self, key: str, answers: dict[int, Answer]) -> None:
-        now = time.time()
-        rows = [(key, i, json.dumps(a.to_json()), now) for i, a in answers.items()]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
-
-    def claim(self, keys: Sequence[str], owner: str, stale_after: float) -> list[bool]:
-        """Take the right to request each key in this run, in one transaction; claims of other
-        runs, and of this run older than ``stale_after`` seconds (a crashed worker's), do not count."""
-        now = time.time()
-        rows = [(key, self.run_id, owner, now, now - stale_after) for key in keys]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                claimed = [self._db.execute(CLAIM, row).rowcount == 1 for row in rows]
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return claimed
-
-    def fail(self, key: str, message: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", (key, self.run_id, message))
-
-    def failure(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT message FROM failures WHERE key = ? AND run = ?", (key, self.run_id)
-            ).fetchone()
-        return row[0] if row else None
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 # ---------------------------------------------------------------- the generator
@@ -206,15 +115,24 @@ class Generator:
         self.model = model
         self.settings = settings
         self.cache = cache  # None: every request is this process's own, and kept in memory only
-        self.owner = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}:{os.getpid()}"
+        self.owner = Owner.this_process()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="convcode-generation", daemon=True)
         self._thread.start()
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-        self._slots = asyncio.Semaphore(max(1, math.ceil(settings.max_concurrency / workers)))
+        slots = math.ceil(settings.max_concurrency / workers)
+        if model.concurrency is not None:  # more would queue at the server, out of sight
+            slots = min(slots, math.ceil(model.concurrency / workers))
+        self._slots = asyncio.Semaphore(max(1, slots))
         self._pending: dict[str, concurrent.futures.Future[list[Answer]]] = {}
+        self._delivered: set[str] = set()  # keys whose answers an item has had: the next one reuses them
         self._lock = threading.Lock()
         self._here: asyncio.AbstractEventLoop | None = None  # answers() of a model with answers at hand
+        self._one_at_a_time = False  # the server ignores n
+        self._counts = Progress()  # its seconds unused: see progress()
+        self._began = 0.0  # the first request, in epoch seconds (0: none yet)
+        self._reported = 0.0  # when the progress row was last written (monotonic)
+        self._report_due = False  # a write of the progress row is scheduled
 
     # -- what items call
 
@@ -252,7 +170,14 @@ class Generator:
         """``answers`` without waiting: a future that any thread or event loop can await."""
         return asyncio.run_coroutine_threadsafe(self._obtain(request), self._loop)
 
+    def progress(self) -> Progress:
+        """This process's requests to this model so far."""
+        with self._lock:
+            seconds = round(time.time() - self._began, 3) if self._began else 0.0
+            return replace(self._counts, seconds=seconds)
+
     def close(self) -> None:
+        self._report(now=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         if self._here is not None:
@@ -290,15 +215,32 @@ class Generator:
 
     async def _obtain(self, request: Request) -> list[Answer]:
         key = request_key(self.model, request)
+        since = time.monotonic()
+        told = False
         while True:
             future = self._start(key, request, only_if_free=False)
             if future is not None:
-                return await asyncio.wrap_future(future)
+                answers = await asyncio.wrap_future(future)
+                with self._lock:  # the first item to have them owns them; any other reuses them
+                    first = key not in self._delivered
+                    self._delivered.add(key)
+                return answers if first else [a.reused() for a in answers]
             assert self.cache is not None  # without a cache every request is this process's own
             message = self.cache.failure(key)
             if message is not None:
                 raise InfrastructureError(message)
+            if not told and time.monotonic() - since >= WAIT_NOTICE_SECONDS:
+                told = True
+                self._say_who_holds(key, request)
             await asyncio.sleep(POLL_SECONDS)
+
+    def _say_who_holds(self, key: str, request: Request) -> None:
+        assert self.cache is not None
+        held = self.cache.holder(key)
+        if held is not None:
+            owner = Owner.parse(held[0])
+            who = owner.describe() if owner is not None else held[0]
+            say(f"waiting for {request.task.task_id}: claimed by {who} since {time.time() - held[1]:.0f} s")
 
     def _stored(self, key: str, n: int) -> dict[int, Answer]:
         """The samples of ``key`` the cache holds (for ``refresh`` and ``off``: written in this run)."""
@@ -307,30 +249,82 @@ class Generator:
         return self.cache.get(key, n, fresh_only=self.settings.cache != "use")
 
     async def _generate(self, key: str, request: Request, have: dict[int, Answer]) -> list[Answer]:
-        """Request the samples ``have`` lacks, store them, and return all n."""
+        """Request the samples ``have`` lacks, once a slot is free; store them, and return all n."""
         missing = [i for i in range(request.n) if i not in have]
+        queued = time.perf_counter()
         async with self._slots:
-            new = await self._request(request, missing, key)
+            new = await self._request(request, missing, key, queued=time.perf_counter() - queued)
         if self.cache is not None:
             self.cache.put(key, new)
         return [have.get(i) or new[i] for i in range(request.n)]
 
-    async def _request(self, request: Request, missing: list[int], key: str = "") -> dict[int, Answer]:
-        """Ask the model for these samples, with retries; a failure is recorded under ``key``."""
+    async def _request(
+        self, request: Request, missing: list[int], key: str = "", queued: float = 0.0
+    ) -> dict[int, Answer]:
+        """Ask the model for these samples, with retries; a failure is recorded under ``key``.
+        The request's usage, time and retries go on its first sample."""
+        self._count(in_flight=1)
         try:
             started = time.perf_counter()
-            answers, retries = await with_retries(
-                lambda: self.model.generate(replace(request, n=len(missing))), self.settings.retry
-            )
+            answers, retries = await self._ask(request, len(missing))
             latency = time.perf_counter() - started
         except Exception as exc:
+            self._count(in_flight=-1)
             message = f"{self.model.name}: {request.task.task_id}: {exc}"
             if self.cache is not None:
                 self.cache.fail(key, message)
             raise InfrastructureError(message) from exc
-        if len(answers) != len(missing):
-            raise InfrastructureError(f"{self.model.name} gave {len(answers)} answers for {len(missing)} asked")
-        new = {i: a for i, a in zip(missing, answers, strict=True)}
+        usage: dict[str, int] = {}
+        for answer in answers:  # one call's, or (a server that ignores n) each call's
+            for name, count in answer.usage.items():
+                usage[name] = usage.get(name, 0) + count
+        self._count(in_flight=-1, answered=1, completion_tokens=usage.get("completion_tokens", 0))
+        request_id = key or uuid.uuid4().hex
+        new = {i: replace(a, usage={}, request_id=request_id, sample=i) for i, a in zip(missing, answers, strict=True)}
         first = missing[0]
-        new[first] = replace(new[first], latency=round(latency, 4), retries=retries)
+        new[first] = replace(
+            new[first], usage=usage, latency=round(latency, 4), queue_s=round(queued, 4), retries=retries
+        )
         return new
+
+    async def _ask(self, request: Request, n: int) -> tuple[list[Answer], int]:
+        """n samples, in one call, or one a call from a server that ignores n; and the retries."""
+        answers: list[Answer] = []
+        retries = 0
+        while len(answers) < n:
+            ask = 1 if self._one_at_a_time else n - len(answers)
+            got, again = await with_retries(
+                functools.partial(self.model.generate, replace(request, n=ask)),
+                self.settings.retry,
+                on_retry=lambda: self._count(retries=1),
+            )
+            if len(got) < ask and not self._one_at_a_time:
+                self._one_at_a_time = True
+                where = self.model.identity().get("endpoint")
+                at = f" at {where}" if where else ""
+                say(f"{self.model.name}{at} ignores n: asking for the {n} samples one at a time")
+            answers, retries = answers + got, retries + again
+        return answers, retries
+
+    def _count(self, **change: int) -> None:
+        with self._lock:
+            self._counts = self._counts.plus(**change)
+            self._began = self._began or time.time()
+        self._report()
+
+    def _report(self, now: bool = False) -> None:
+        """Write this generator's progress row: at most every PROGRESS_SECONDS (a change in
+        between is written then), and at once when nothing is in flight or when ``now``."""
+        if self.cache is None:
+            return
+        with self._lock:
+            idle = self._counts.in_flight == 0
+            if not (now or idle or time.monotonic() - self._reported >= PROGRESS_SECONDS):
+                if not self._report_due:
+                    self._report_due = True
+                    self._loop.call_soon_threadsafe(self._loop.call_later, PROGRESS_SECONDS, self._report, True)
+                return
+            self._reported, self._report_due = time.monotonic(), False
+            counts, began = self._counts, self._began
+        if began:
+            self.cache.report(self.owner, self.model.name, counts, began)

@@ -38,12 +38,13 @@ def coder(body: dict[str, Any], index: int) -> str:
 
 
 def user(body: dict[str, Any], index: int) -> str:
-    """The expert repeats the longest line of the reference (a leak) and then writes code (cut)."""
+    """The expert repeats the longest line of the reference's code (a leak; the docstring before it is the
+    task's own wording) and then writes code (cut)."""
     prompt = messages(body)[0]["content"]
     reference = re.search(r"<reference>\n(.*?)\n</reference>", prompt, re.S)
     if reference is None:
         return "I ran it and it failed."  # the novice
-    longest = max(reference.group(1).splitlines(), key=len).strip()
+    longest = max(reference.group(1).rsplit('"""', 1)[-1].splitlines(), key=len).strip()
     return f"{EXPERT_ADVICE} Like this: {longest}\n```python\nprint('code that must not reach the model')\n```"
 
 

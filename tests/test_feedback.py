@@ -381,6 +381,58 @@ def test_comments_of_the_ground_truth_are_not_leaks() -> None:
     assert find_leaks(copied, truth) == (leak,)
 
 
+# A BigCodeBench-shaped task: the reference program repeats the prompt's docstring, and the
+# statement the coder is given words the same task (and shows the signature).
+DOCUMENTED_TRUTH = '''import re
+
+def task_func(text):
+    """
+    Count the words in a text that start with a capital letter and return them with their counts.
+
+    Returns:
+    - dict: Each capitalised word and how many times it occurs in the text.
+
+    Example:
+    >>> task_func("Alice met Bob and Alice")
+    {'Alice': 2, 'Bob': 1}
+    """
+    words = re.findall(r"\\b[A-Z][a-z]*\\b", text)  # capitalised words only
+    counts = {}
+    for word in words:
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+'''
+DOCUMENTED_STATEMENT = """Count the words in a text that start with a capital letter and return them with their counts.
+The function should output with:
+    dict: Each capitalised word and how many times it occurs in the text.
+You should write self-contained code starting with:
+```
+import re
+def task_func(text):
+```"""
+
+
+def test_paraphrasing_the_task_is_not_a_leak() -> None:
+    paraphrase = (
+        "Your function should count the words in a text that start with a capital letter and return them "
+        'with their counts, but it returns a list. For example task_func("Alice met Bob and Alice") should '
+        "give {'Alice': 2, 'Bob': 1}: a dict of each capitalised word and how many times it occurs in the text."
+    )
+    assert find_leaks(paraphrase, DOCUMENTED_TRUTH, DOCUMENTED_STATEMENT) == ()
+    # the signature the statement shows is the coder's already
+    given = "Keep the start as given, import re def task_func(text): and build the dict after it."
+    assert find_leaks(given, DOCUMENTED_TRUTH, DOCUMENTED_STATEMENT) == ()
+    assert find_leaks(given, DOCUMENTED_TRUTH) == ("import re def task_func ( text ) :",)
+
+
+def test_quoting_the_solutions_code_is_a_leak() -> None:
+    quoted = 'Use re.findall(r"\\b[A-Z][a-z]*\\b", text), then counts[word] = counts.get(word, 0) + 1 per word.'
+    assert find_leaks(quoted, DOCUMENTED_TRUTH, DOCUMENTED_STATEMENT) == (
+        're . findall ( r " \\ b [ A - Z ] [ a - z ] * \\ b " , text )',
+        "counts [ word ] = counts . get ( word , 0 ) + 1",
+    )
+
+
 class ScriptedUser:
     """Stands in for the simulator's model call: replies from a script, records what it was sent."""
 
@@ -417,6 +469,20 @@ def test_expert_leak_is_flagged() -> None:
     assert feedback.leaked
     assert feedback.leak_ngrams == ("return sum ( n * n for n in numbers if n % 2 = = 0 )",)
     assert feedback.text == "Just return sum(n * n for n in numbers if n % 2 == 0)."  # flagged, not edited
+
+
+def test_the_experts_leak_check_knows_the_task_statement() -> None:
+    advice = "Keep the start as given, import re def task_func(text): and count into a dict."
+    feedback = asyncio.run(
+        simulate(
+            "expert",
+            problem=DOCUMENTED_STATEMENT,
+            code="import re\ndef task_func(text):\n    return []\n",
+            ground_truth=DOCUMENTED_TRUTH,
+            ask=ScriptedUser(advice),
+        )
+    )
+    assert feedback.text == advice and not feedback.leaked
 
 
 def test_novice_turn() -> None:

@@ -256,7 +256,7 @@ def convcodeworld(body: dict[str, Any], index: int) -> str:
     first = chat(body)[0]
     reference = re.search(r"<reference>\n(.*?)\n</reference>", first, re.S)
     if reference is not None:  # the expert
-        longest = max(reference.group(1).splitlines(), key=len).strip()
+        longest = max(reference.group(1).rsplit('"""', 1)[-1].splitlines(), key=len).strip()  # code, not docstring
         return f"{EXPERT_ADVICE} Like this: {longest}\n```python\nprint('code that must not reach the model')\n```"
     if "You are role-playing" in first:  # the novice
         return "I ran it and it failed."

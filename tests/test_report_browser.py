@@ -269,11 +269,11 @@ ADVICE = "The attempt returns nothing; do what the task says."
 
 def plays(body: dict[str, Any], index: int) -> str:
     """The coding model (wrong until the feedback shows a failure or the expert's advice) and the
-    expert, who leaks the reference's longest line (tests/test_conversations.py plays the same)."""
+    expert, who leaks the longest line of the reference's code (tests/test_conversations.py plays the same)."""
     messages = [m for m in body["messages"] if m["role"] != "system"]
     reference = re.search(r"<reference>\n(.*?)\n</reference>", messages[0]["content"], re.S)
     if reference is not None:
-        longest = max(reference.group(1).splitlines(), key=len).strip()
+        longest = max(reference.group(1).rsplit('"""', 1)[-1].splitlines(), key=len).strip()
         return f"{ADVICE} Like this: {longest}\n```python\nprint('cut')\n```"
     task = next(t for t in BIGCODEBENCH.tasks.values() if t.instruct_prompt == messages[0]["content"])
     told = messages[-1]["content"] if len(messages) > 1 else ""

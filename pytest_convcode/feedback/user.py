@@ -7,6 +7,8 @@ the cache and the cost limits. Prompts are the jinja2 templates in ``templates/`
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import io
 import re
 import tokenize
@@ -82,26 +84,47 @@ def code_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _without_comments(source: str) -> str:
-    """Source with its comments removed: prose in comments is not code, and an expert explaining
-    a step may well word it as the comment did."""
+def _code_only(source: str) -> str:
+    """Source without its comments and docstrings: that prose is the task's own wording (a
+    BigCodeBench reference repeats its prompt's docstring), which an expert may well paraphrase."""
     lines = source.splitlines(keepends=True)
     try:
-        comments = [
-            t.start for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT
-        ]
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError):
         return source
-    for row, column in comments:
-        lines[row - 1] = lines[row - 1][:column] + "\n"
+    spans = [(t.start, t.end) for t in tokens if t.type == tokenize.COMMENT]
+    with contextlib.suppress(SyntaxError, ValueError):  # a body without its def: its comments only
+        spans += [_span(node, lines) for node in _docstrings(ast.parse(source))]
+    for (row, column), (end_row, end_column) in sorted(spans, reverse=True):
+        lines[row - 1 : end_row] = [lines[row - 1][:column] + lines[end_row - 1][end_column:]]
     return "".join(lines)
 
 
-def find_leaks(feedback: str, ground_truth: str, n: int = LEAK_N) -> tuple[str, ...]:
+def _docstrings(module: ast.Module) -> list[ast.stmt]:
+    """The docstring of the module and of each class and function in it."""
+    documented = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    return [
+        node.body[0]
+        for node in ast.walk(module)
+        if isinstance(node, documented) and ast.get_docstring(node, clean=False) is not None
+    ]
+
+
+def _span(node: ast.stmt, lines: list[str]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A node's (row, column) start and end, columns in characters (ast counts UTF-8 bytes)."""
+    end_row = node.end_lineno or node.lineno
+    column = len(lines[node.lineno - 1].encode()[: node.col_offset].decode(errors="ignore"))
+    end_column = len(lines[end_row - 1].encode()[: node.end_col_offset].decode(errors="ignore"))
+    return (node.lineno, column), (end_row, end_column)
+
+
+def find_leaks(feedback: str, ground_truth: str, statement: str = "", n: int = LEAK_N) -> tuple[str, ...]:
     """The runs of ``n`` or more consecutive code tokens that the feedback shares with the ground
-    truth (comments excluded), maximal and in the feedback's order; () when it shares none."""
-    truth = code_tokens(_without_comments(ground_truth))
-    grams = {tuple(truth[i : i + n]) for i in range(len(truth) - n + 1)}
+    truth's code (comments and docstrings excluded) and that the task ``statement`` given to the
+    coder does not have too; maximal and in the feedback's order; () when it shares none."""
+    truth = code_tokens(_code_only(ground_truth))
+    given = code_tokens(statement)
+    grams = _ngrams(truth, n) - _ngrams(given, n)
     words = code_tokens(feedback)
     spans: list[list[int]] = []
     for start in range(len(words) - n + 1):
@@ -111,6 +134,10 @@ def find_leaks(feedback: str, ground_truth: str, n: int = LEAK_N) -> tuple[str, 
             else:
                 spans.append([start, start + n])
     return tuple(" ".join(words[start:end]) for start, end in spans)
+
+
+def _ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
 def novice_is_silent(code: str, execution: ExecutionFeedback | None) -> bool:
@@ -141,5 +168,5 @@ async def simulate(
     )
     raw = await ask([Message("user", prompt)])  # no system role: some served models lack one
     text = cut_at_fence(raw)
-    leaks = find_leaks(text, ground_truth) if ground_truth else ()
+    leaks = find_leaks(text, ground_truth, problem) if ground_truth else ()
     return UserFeedback(text=text, raw=raw, leaked=bool(leaks), leak_ngrams=leaks)

@@ -5,6 +5,9 @@ A problem is a single-turn task (``humaneval/HumanEval/12``: solved when any of 
 every phase), a conversation (``bigcodebench/BigCodeBench/13 cf-ef_full``: solved when some turn
 passed) or a prediction task in one mode (``cruxeval/sample_3 output``). Problems that errored in
 either run, or ran in only one, cannot flip.
+
+A baseline that stopped early (``"complete": false``) is refused: its scores are of part of its
+items. ``--allow-incomplete-baseline`` takes it, and the comparison says so.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from .errors import UsageError
 from .gates import reported
-from .records import problem_key, solved
+from .records import latest, problem_key, solved
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,14 @@ class Baseline:
     summary: dict[str, Any]
     problems: dict[str, bool | None]  # problem -> solved (None: errored)
 
+    @property
+    def complete(self) -> bool:
+        return self.summary.get("complete") is not False  # before schema 3: not known to be incomplete
 
-def load_baseline(path: Path) -> Baseline:
-    """An earlier run, from its folder or its ``summary.json`` (``results.jsonl`` beside it)."""
+
+def load_baseline(path: Path, allow_incomplete: bool = False) -> Baseline:
+    """An earlier run, from its folder or its ``summary.json`` (``results.jsonl`` beside it); one
+    that stopped early only when ``allow_incomplete``."""
     folder = path.parent if path.name == "summary.json" else path
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
@@ -41,13 +49,20 @@ def load_baseline(path: Path) -> Baseline:
         raise UsageError(f"--compare {path}: results.jsonl is missing beside summary.json") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"--compare {path}: cannot read the run ({exc})") from None
-    return Baseline(folder, summary, problem_status(records))
+    baseline = Baseline(folder, summary, problem_status(records))
+    if not baseline.complete and not allow_incomplete:
+        items = summary.get("items", {})
+        raise UsageError(
+            f"--compare {path}: that run is incomplete ({items.get('done')} of {items.get('planned')} items): "
+            "compare with a complete run, or give --allow-incomplete-baseline"
+        )
+    return baseline
 
 
 def problem_status(records: Iterable[Mapping[str, Any]]) -> dict[str, bool | None]:
     """Each problem's outcome: solved, unsolved, or None when any of its items errored."""
     status: dict[str, bool | None] = {}
-    for record in records:
+    for record in latest(records):
         key = problem_key(record)
         if record["outcome"] == "error" or (key in status and status[key] is None):
             status[key] = None
@@ -75,6 +90,7 @@ def compare(summary: Mapping[str, Any], records: Iterable[Mapping[str, Any]], ba
             "run_id": baseline.summary.get("run_id"),
             "model": baseline.summary.get("model"),
             "path": str(baseline.path),
+            "complete": baseline.complete,
         },
         "metrics": metrics,
         "now_passing": sorted(k for k in shared if now[k] and not baseline.problems[k]),

@@ -10,12 +10,13 @@ or the report) are told apart by their fields, in ``kind_of``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 SINGLE, CONVERSATION, REASONING = "single", "conversation", "reasoning"
 Record = Mapping[str, Any]
+R = TypeVar("R", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,23 @@ def problem_key(record: Record) -> str:
     key = f"{record['suite']}/{record['task_id']}"
     qualifier = variant(record)
     return f"{key} {qualifier}" if qualifier else key
+
+
+def item_key(record: Record) -> tuple[Any, ...]:
+    """What tells a record's item apart from every other item of its run: suite, kind, task,
+    sample, feedback setting, turn and mode. A run resumed under the same ``--run-id`` writes a
+    second record for an item; readers keep the latest (``latest``)."""
+    return (
+        record["suite"],
+        kind_of(record),
+        record["task_id"],
+        *(record.get(name) for name in ("sample", "setting", "turn", "mode")),
+    )
+
+
+def latest(records: Iterable[R]) -> list[R]:
+    """One record per item, the last one written, in the order the items first appear."""
+    return list({item_key(record): record for record in records}.values())
 
 
 def solved(record: Record) -> bool:

@@ -1,6 +1,10 @@
 """A run's results: the records as they arrive (``Results``), and on disk
 ``reports/<run-id>/results.jsonl`` (a line per item, written as it finishes, so a killed run keeps
-what it did), ``summary.json`` and the replayable samples at the end (``RunLog``)."""
+what it did), ``summary.json`` and the replayable samples at the end (``RunLog``).
+
+A run resumed under the same ``--run-id`` appends to the same results.jsonl: nothing of the
+killed run is lost if the resumed one is killed too. At its end the file is compacted to one
+record per item, the latest (``records.latest``), as every reader of it takes them."""
 
 from __future__ import annotations
 
@@ -12,15 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .records import REASONING, SINGLE, kind_of
+from .records import CONVERSATION, REASONING, kind_of, latest
 
 
 @dataclass
 class Results:
     """What the run has produced so far, on the process that keeps its log (the controller)."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # this session's, as they arrive
     other_failures: int = 0  # failed tests that are not benchmark items
+    other_tests: int = 0  # tests that are not benchmark items, of those that ran
+    skipped: int = 0  # benchmark items skipped (no record)
+    stopped: str = ""  # why the session stopped before its last item ("" when it did not)
     started: float = field(default_factory=time.time)
     suites_scored: dict[str, dict[str, str]] = field(default_factory=dict)  # the processes' dataset_info()
     workers: int = 0  # xdist workers that finished
@@ -45,10 +52,33 @@ class RunLog:
     def append(self, record: dict[str, Any]) -> None:
         if self._results is None:  # created on the first record: a run with none leaves nothing
             self.directory.mkdir(parents=True, exist_ok=True)
+            _drop_cut_line(self.results_path)
             self._results = open(self.results_path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run
         self._results.write(json.dumps(record) + "\n")
         self._results.flush()
         os.fsync(self._results.fileno())
+
+    def compact(self) -> list[dict[str, Any]]:
+        """The records of results.jsonl, one per item (the latest), written back so (atomically).
+        A line that cannot be read leaves the file as it is, and out of the records."""
+        self.close()
+        if not self.results_path.exists():
+            return []
+        records, unreadable = [], 0
+        for line in self.results_path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                unreadable += 1
+        kept = latest(records)
+        if len(kept) < len(records) and not unreadable:
+            tmp = self.results_path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as out:
+                out.writelines(json.dumps(record) + "\n" for record in kept)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.results_path)
+        return kept
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -58,16 +88,20 @@ class RunLog:
         os.replace(tmp, path)
         return path
 
-    def write_samples(self, records: list[dict[str, Any]]) -> Path:
-        """The run's programs as a samples file (EvalPlus's format) that ``replay:`` reads back."""
-        path = self.directory / "samples.jsonl"
+    def write_samples(self, records: list[dict[str, Any]]) -> None:
+        """What ``replay:`` reads back, each file only where the run has something for it: the
+        programs of one-turn code suites as ``samples.jsonl`` (EvalPlus's format), the predictions
+        of code reasoning as generations files. A conversation's programs are in its log
+        (``conversations/``): a replay cannot answer a turn, which depends on the feedback."""
         programs = sorted(
-            (r["task_id"], r["sample"], r["program"]) for r in records if kind_of(r) == SINGLE and "program" in r
+            (r["task_id"], r["sample"], r["program"])
+            for r in records
+            if kind_of(r) not in (CONVERSATION, REASONING) and "program" in r and "sample" in r
         )
-        lines = [json.dumps({"task_id": task_id, "solution": program}) + "\n" for task_id, _, program in programs]
-        path.write_text("".join(lines))
+        if programs:
+            lines = [json.dumps({"task_id": task_id, "solution": program}) + "\n" for task_id, _, program in programs]
+            (self.directory / "samples.jsonl").write_text("".join(lines))
         self._write_generations(records)
-        return path
 
     def _write_generations(self, records: list[dict[str, Any]]) -> None:
         """Code reasoning predictions as CRUXEval's generations files, one per suite and mode
@@ -86,3 +120,12 @@ class RunLog:
         if self._results is not None:
             self._results.close()
             self._results = None
+
+
+def _drop_cut_line(path: Path) -> None:
+    """Cut a last line that a kill left half written (no newline), before appending after it."""
+    if path.exists():
+        with open(path, "rb+") as results:
+            data = results.read()
+            if data and not data.endswith(b"\n"):
+                results.truncate(data.rfind(b"\n") + 1)

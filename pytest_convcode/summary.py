@@ -10,6 +10,7 @@ import importlib.metadata
 import platform
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import pytest
 from .comparison import Baseline, compare
 from .gates import Gate
 
-SCHEMA_VERSION = 2  # 2: errors count in the scores; the scores without them under excluding_errors
+# 2: errors count in the scores; the scores without them under excluding_errors
+# 3: "complete" and the items planned; "generation" per request, the coder's and the simulator's apart
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).with_name("summary.schema.json")
 
 
@@ -32,12 +35,14 @@ def build_summary(
     sections: Mapping[str, Any],
     suites: Mapping[str, Mapping[str, str]],
     started: float,
+    items: Items,
     gates: Sequence[Gate],
     baseline: Baseline | None,
 ) -> dict[str, Any]:
-    """The summary of a finished run. ``settings``: the options that change what was measured or
-    how; ``sections``: the scores each suite kind computed from its records (``scores``,
-    ``conversations``, ``features``); ``suites`` describes each data set that was scored."""
+    """The summary of a run. ``settings``: the options that change what was measured or how;
+    ``sections``: the scores each suite kind computed from its records (``scores``,
+    ``conversations``, ``features``); ``suites`` describes each data set that was scored;
+    ``items``: how far the run got."""
     finished = time.time()
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -50,7 +55,13 @@ def build_summary(
         "suites": {name: dict(info) for name, info in sorted(suites.items())},
         "settings": dict(settings),
         "versions": versions(),
-        "items": {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "error")},
+        "complete": items.complete,
+        "items": {
+            "planned": max(items.planned, len(records) + items.skipped),
+            "done": len(records),
+            "skipped": items.skipped,
+            **{o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "error")},
+        },
         "scores": sections.get("scores", {}),
         "conversations": sections.get("conversations", {}),
         "features": sections.get("features", {}),
@@ -60,6 +71,17 @@ def build_summary(
         summary["comparison"] = compare(summary, records, baseline)
     summary["gates"] = gate_results(gates, summary, baseline)
     return summary
+
+
+@dataclass(frozen=True)
+class Items:
+    """How far a run got: the benchmark items it planned, and whether it ran them all (it was not
+    stopped, and each has a record or was skipped). ``planned`` may count a few that a resumed
+    run's earlier records cover: summary.json says the greater of it and what is there."""
+
+    planned: int
+    complete: bool
+    skipped: int = 0
 
 
 def gate_results(gates: Sequence[Gate], summary: Mapping[str, Any], baseline: Baseline | None) -> list[dict[str, Any]]:
@@ -81,15 +103,51 @@ def versions() -> dict[str, str]:
     return found
 
 
-def generation_totals(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Tokens and request time of the answers requested in this run (cached ones apart)."""
-    fresh = [r for r in records if "usage" in r and not r.get("cached")]
+ROLES = {"coder": "", "simulator": "user_"}  # summary.json's name -> the prefix of the records' fields
+
+
+def generation_totals(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What the run asked of the coder and of the simulated user, each request counted once."""
+    return {role: _requests_totals(_requests(records, prefix)) for role, prefix in ROLES.items()}
+
+
+def _requests(records: Sequence[Mapping[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """One entry per request (``usage``, ``latency_s``, ``queue_s``, ``retries``, ``cached``), from
+    the records' fields of a role (``prefix``). The records of one request share its
+    ``request_id``: a task's samples (its cost is on sample 0), turn 0 in each feedback setting, an
+    answer reused; it was made in this run if one of them says it was not cached. A record without
+    an id (an older run) is a request of its own, where it has a usage (its sample 0)."""
+    by_request: dict[Any, list[dict[str, Any]]] = {}
+    for n, record in enumerate(records):
+        if f"{prefix}usage" not in record:
+            continue
+        request = {f: record.get(f"{prefix}{f}") for f in ("usage", "latency_s", "queue_s", "retries", "cached")}
+        key = record.get(f"{prefix}request_id")
+        if key is None and (request["usage"] or request["cached"]):
+            key = ("record", n)
+        if key is not None:
+            by_request.setdefault(key, []).append(request)
+    entries = []
+    for group in by_request.values():
+        made = [r for r in group if not r["cached"]]
+        entries.append(max(made or group, key=lambda r: bool(r["usage"])))  # the first with the cost
+    return entries
+
+
+def _requests_totals(requests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts of requests; tokens, retries and seconds of those made in this run (not cached)."""
+    made = [r for r in requests if not r["cached"]]
+    completion = sum((r["usage"] or {}).get("completion_tokens", 0) for r in made)
+    at_server = sum(r["latency_s"] or 0.0 for r in made)
     return {
-        "prompt_tokens": sum(r["usage"].get("prompt_tokens", 0) for r in fresh),
-        "completion_tokens": sum(r["usage"].get("completion_tokens", 0) for r in fresh),
-        "request_seconds": round(sum(r.get("latency_s", 0.0) for r in fresh), 3),
-        "retries": sum(r.get("retries", 0) for r in fresh),
-        "cached_answers": sum(bool(r.get("cached")) for r in records),
+        "requests": len(requests),
+        "requests_cached": len(requests) - len(made),
+        "prompt_tokens": sum((r["usage"] or {}).get("prompt_tokens", 0) for r in made),
+        "completion_tokens": completion,
+        "retries": sum(r["retries"] or 0 for r in made),
+        "seconds_at_server": round(at_server, 3),
+        "seconds_queued": round(sum(r["queue_s"] or 0.0 for r in made), 3),
+        "tokens_per_second": round(completion / at_server, 1) if at_server > 0 else None,
     }
 
 

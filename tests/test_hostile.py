@@ -211,7 +211,10 @@ def test_hostile_samples_fail_and_correct_ones_pass(
     results_text = (pytester.path / "reports" / "hostile" / "results.jsonl").read_text()
     assert SECRET not in output and SECRET not in results_text
     summary = json.loads((pytester.path / "reports" / "hostile" / "summary.json").read_text())
-    assert summary["items"] == {"passed": len(correct), "failed": len(hostile), "error": 0}
+    done = len(correct) + len(hostile)
+    assert summary["items"] == {
+        "planned": done, "done": done, "skipped": 0, "passed": len(correct), "failed": len(hostile), "error": 0
+    }  # fmt: skip
     assert peak_rss < MAX_RSS_KIB, f"a pytest process of the run peaked at {peak_rss >> 10} MiB"
 
 
@@ -249,4 +252,6 @@ def test_wrong_solutions_fail_for_the_right_reason(pytester: pytest.Pytester) ->
         records["HumanEval/60"]["phases"]["base"]["passed"] and not records["HumanEval/60"]["phases"]["plus"]["passed"]
     )
     summary = json.loads((pytester.path / "reports" / "wrong" / "summary.json").read_text())
-    assert summary["items"] == {"passed": 0, "failed": len(wrong), "error": 0}
+    assert summary["items"] == {
+        "planned": len(wrong), "done": len(wrong), "skipped": 0, "passed": 0, "failed": len(wrong), "error": 0
+    }  # fmt: skip

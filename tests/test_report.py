@@ -66,17 +66,29 @@ def log_line(task_id: str, setting: str, index: int, program: str, passed: bool,
     return entry | extra
 
 
+def items(passed: int = 0, failed: int = 0, error: int = 0) -> dict[str, int]:
+    done = passed + failed + error
+    return {"planned": done, "done": done, "skipped": 0, "passed": passed, "failed": failed, "error": error}
+
+
+def requests(**fields: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "requests": 0, "requests_cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
+        "seconds_at_server": 0.0, "seconds_queued": 0.0, "tokens_per_second": None,
+    }  # fmt: skip
+    return entry | fields
+
+
 def valid_summary(**fields: Any) -> dict[str, Any]:
     """A schema-valid summary.json (tests/conftest.py checks every one a test writes)."""
     summary: dict[str, Any] = {
-        "schema_version": 2, "run_id": "r", "model": "m", "model_identity": {"model": "m"},
+        "schema_version": 3, "run_id": "r", "model": "m", "model_identity": {"model": "m"},
         "started": "2026-11-21T10:00:00+0000", "finished": "2026-11-21T10:01:00+0000", "duration_s": 60.0,
         "suites": {}, "versions": {"python": "3.11.7", "pytest": "9.0.3"},
         "settings": {"model": "m", "samples": 1, "temperature": 0.0, "max_tokens": 512, "feedback": None,
                      "max_turns": 10, "sandbox": "process", "workers": 0},
-        "items": {"passed": 0, "failed": 0, "error": 0}, "scores": {}, "conversations": {},
-        "generation": {"prompt_tokens": 0, "completion_tokens": 0, "request_seconds": 0, "retries": 0,
-                       "cached_answers": 0},
+        "complete": True, "items": items(), "scores": {}, "conversations": {},
+        "generation": {"coder": requests(), "simulator": requests()},
         "gates": [],
     }  # fmt: skip
     return summary | fields
@@ -84,7 +96,7 @@ def valid_summary(**fields: Any) -> dict[str, Any]:
 
 def comparison(**fields: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "baseline": {"run_id": "base", "model": "older", "path": "/nowhere/run"},
+        "baseline": {"run_id": "base", "model": "older", "path": "/nowhere/run", "complete": True},
         "metrics": {}, "now_passing": [], "now_failing": [], "only_here": 0, "only_baseline": 0,
     }  # fmt: skip
     return entry | fields
@@ -170,9 +182,11 @@ def test_predictions_of_each_mode_are_rows_of_their_own(tmp_path: Path) -> None:
     assert [row[3] for row in index["rows"]] == ["input", "output"]  # shown in the setting column
 
 
-def test_an_item_recorded_twice_keeps_both_rows(tmp_path: Path) -> None:
+def test_an_item_recorded_twice_shows_its_latest_record(tmp_path: Path) -> None:
+    """A run resumed under its --run-id appends a second record of an item: the latest stands."""
     run = load_run(write_run(tmp_path / "r", [single("HumanEval/0"), single("HumanEval/0", "failed")]))
-    assert [p.row_id for p in run.problems] == ["humaneval/HumanEval/0", "humaneval/HumanEval/0 (2)"]
+    assert [(p.row_id, p.status) for p in run.problems] == [("humaneval/HumanEval/0", "failed")]
+    assert run.summary["items"] == {"passed": 0, "failed": 1, "error": 0}
 
 
 def test_several_samples_of_a_task_get_their_sample_in_the_row_id(tmp_path: Path) -> None:
@@ -449,11 +463,12 @@ def test_a_full_summary_shows_its_metadata_and_scores(tmp_path: Path) -> None:
         suites={"humaneval": {"dataset": "HumanEval+", "version": "0.1.10", "source": "/data/he.jsonl",
                               "sha256": "ab" * 32}},
         versions={"pytest_convcode": "0.1.0", "python": "3.11.7", "pytest": "9.0.3"},
-        items={"passed": 1, "failed": 1, "error": 0},
+        items=items(passed=1, failed=1),
         scores={"humaneval": {"tasks": 2, "samples": 2, "passed": 1, "errors": 0, "pass@1": 0.5,
                               "excluding_errors": {"tasks": 2, "samples": 2, "pass@1": 0.5}}},
-        generation={"prompt_tokens": 1234, "completion_tokens": 56, "request_seconds": 7.5, "retries": 1,
-                    "cached_answers": 0},
+        generation={"coder": requests(requests=2, prompt_tokens=1234, completion_tokens=56, seconds_at_server=7.5,
+                                      retries=1, tokens_per_second=7.5),
+                    "simulator": requests()},
         gates=[{"gate": "pass@1>=80", "passed": False, "reasons": ["humaneval: pass@1 = 50.0, needs >= 80"]}],
     )  # fmt: skip
     records = [single("HumanEval/0"), single("HumanEval/1", "failed")]
@@ -478,7 +493,7 @@ def table(html: str, table_id: str) -> list[list[str]]:
 
 def test_with_errors_the_tables_show_the_strict_scores_and_those_excluding_errors(tmp_path: Path) -> None:
     summary = valid_summary(
-        items={"passed": 1, "failed": 1, "error": 1},
+        items=items(passed=1, failed=1, error=1),
         scores={"humaneval+": {"tasks": 3, "samples": 3, "passed": 1, "errors": 1, "pass@1": 1 / 3,
                                "excluding_errors": {"tasks": 2, "samples": 2, "pass@1": 0.5}}},
         conversations={"bigcodebench cf": {"setting": "cf", "turns": 2, "tasks": 4, "mrr": 37.5, "recall": 50.0,
@@ -525,7 +540,7 @@ def test_cells_show_the_baseline_and_a_signed_delta_in_points() -> None:
 def conversation_summary(run_dir: Path, **fields: Any) -> None:
     """Give the hand-made conversation run a summary, scored from its records."""
     scored = load_run(run_dir).summary
-    summary = valid_summary(items=scored["items"], conversations=scored["conversations"], **fields)
+    summary = valid_summary(items=items(**scored["items"]), conversations=scored["conversations"], **fields)
     (run_dir / "summary.json").write_text(json.dumps(summary))
 
 
@@ -536,7 +551,7 @@ def test_a_comparison_flags_flipped_problems_and_draws_the_baseline(conversation
     curve["excluding_errors"] = {key: curve[key] for key in ("tasks", "mrr", "recall", "curve")}
     write_run(baseline_dir, [single("HumanEval/0")], valid_summary(conversations={"bigcodebench cf-ef_full": curve}))
     compared = comparison(
-        baseline={"run_id": "base", "model": "older", "path": str(baseline_dir)},
+        baseline={"run_id": "base", "model": "older", "path": str(baseline_dir), "complete": True},
         metrics={"bigcodebench:mrr[cf-ef_full]": {"value": 50.0, "baseline": 25.0, "delta": 25.0}},
         now_passing=["bigcodebench/BigCodeBench/1 cf-ef_full"],
         now_failing=["bigcodebench/BigCodeBench/2 cf"],
@@ -559,7 +574,8 @@ def test_a_comparison_flags_flipped_problems_and_draws_the_baseline(conversation
 def test_a_baseline_beside_the_run_is_found_by_its_folder_name(conversation_run: Path, tmp_path: Path) -> None:
     write_run(tmp_path / "before", [single("HumanEval/0")], valid_summary())
     conversation_summary(
-        conversation_run, comparison=comparison(baseline={"run_id": "b", "model": "m", "path": "elsewhere/before"})
+        conversation_run,
+        comparison=comparison(baseline={"run_id": "b", "model": "m", "path": "elsewhere/before", "complete": True}),
     )
     run = load_run(conversation_run)
     assert run.notes == [] and run.baseline_summary is not None

@@ -118,7 +118,7 @@ def test_an_error_counts_as_not_passed_and_the_score_excluding_it_stands_beside(
     assert result.ret == 1  # an item errored
     data = summary(bigcodebench, "e")
     jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["scores"]["bigcodebench"] == {
         "tasks": 2, "samples": 2, "passed": 1, "errors": 1, "pass@1": 0.5,
         "excluding_errors": {"tasks": 1, "samples": 1, "pass@1": 1.0},

@@ -1,18 +1,225 @@
-"""The terminal's end of a run: the score tables (pass@k per score group, MRR / Recall and the pass
-curve per conversation setting, pass@1 by code feature), the comparison and the gates.
+"""The terminal: a status line of the model's requests while the run waits for them, and at the
+end the score tables (pass@k per score group, MRR / Recall and the pass curve per conversation
+setting, pass@1 by code feature), the comparison and the gates.
 
 Every score is strict (an errored item counts as not passed); where a table had errors, the
-scores excluding them follow, headed ``(ran)``, with the tasks that ran."""
+scores excluding them follow, headed ``(ran)``, with the tasks that ran.
+
+The status line (``StatusLine``) sums every process of the run (``GenerationCache.progress``). It
+is written by a thread of the controller, straight to the terminal (an item's output capture has
+the standard output meanwhile), and only once pytest has written nothing for a while: on a tty at
+the end of pytest's current line, taken away before pytest writes again; otherwise (or with -q)
+as a line of its own every ``--progress`` seconds; with -qq never."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pytest
 
 from ..gates import RAN
+from ..generation import GenerationCache, Progress
 from ..metrics import EXCLUDING_ERRORS
+from ..options import add_options, from_config, option
+from . import options_group
 from .session import RUN
+
+QUIET_SECONDS = 2.0  # pytest wrote nothing for this long: the run is waiting
+TTY_SECONDS = 2.0  # a tty's line is redrawn at most this often
+STOP_STATUS = pytest.StashKey[Callable[[], None]]()
+
+
+@dataclass(frozen=True)
+class ProgressOptions:
+    progress: float = option(
+        "--progress",
+        type=float,
+        default=30.0,
+        record=False,
+        metavar="SECONDS",
+        help="while requests are in flight, a status line of them every SECONDS when the output is not "
+        "a terminal or with -q (default 30; 0: never); a terminal's line is kept up to date",
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(ProgressOptions, options_group(parser))
+
+
+def status_text(progress: Progress) -> str:
+    """``convcode: 3 requests in flight, 41 answered, 22.5 tok/s, 2 retries, 4m12s``."""
+    p = progress
+    rate = p.completion_tokens / p.seconds if p.seconds > 0 else 0.0
+    minutes, seconds = divmod(int(p.seconds), 60)
+    clock = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+    return (
+        f"convcode: {p.in_flight} requests in flight, {p.answered} answered, {rate:.1f} tok/s, "
+        f"{p.retries} retries, {clock}"
+    )
+
+
+class Line(Protocol):
+    """What the status line needs of pytest's terminal writer: where its current line ends."""
+
+    @property
+    def width_of_current_line(self) -> int: ...
+
+    @property
+    def fullwidth(self) -> int: ...
+
+
+class StatusLine:
+    """The run's requests, shown while pytest is quiet. ``write`` goes to the terminal itself;
+    ``line`` is pytest's writer (whose current line a tty's status follows); ``every``: seconds
+    between plain lines (the tty's is redrawn as its figures change)."""
+
+    def __init__(
+        self, write: Callable[[str], None], line: Line, source: Callable[[], Progress], tty: bool, every: float
+    ) -> None:
+        self.write, self.line, self.source, self.tty, self.every = write, line, source, tty, every
+        self._lock = threading.RLock()
+        self._busy = False  # pytest is writing
+        self._quiet_since = self._drawn_at = time.monotonic()
+        self._shown = 0  # the width of the status on the tty's current line
+        self._figures: tuple[int, ...] = ()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="convcode-status", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with self._lock:
+            self._erase()
+
+    @contextmanager
+    def pytest_writes(self) -> Iterator[None]:
+        """Around pytest's own output: the status is taken away first and stays away meanwhile."""
+        with self._lock:
+            self._erase()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy = False
+                self._quiet_since = time.monotonic()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self.tick()
+
+    def tick(self, now: float | None = None) -> None:
+        """Show the status if pytest has been quiet, requests are under way and it is time."""
+        now = time.monotonic() if now is None else now
+        if self._busy or now - self._quiet_since < QUIET_SECONDS:
+            return
+        progress = self.source()
+        figures = (progress.in_flight, progress.answered, progress.completion_tokens, progress.retries)
+        due = now - self._drawn_at >= (TTY_SECONDS if self.tty else self.every)
+        if not due or not (progress.in_flight or figures != self._figures):
+            return
+        with self._lock:
+            if self._busy:
+                return
+            text = status_text(progress)
+            if self.tty:
+                self._draw(text)
+            else:
+                self.write(("\n" if self.line.width_of_current_line else "") + text + "\n")
+            self._figures, self._drawn_at = figures, now
+
+    def _draw(self, text: str) -> None:
+        """On a tty: the status after pytest's current line, where it fits."""
+        self._erase()
+        column = self.line.width_of_current_line
+        room = self.line.fullwidth - column - 10  # pytest's "[ 40%]" still fits after it
+        if column < 0 or room < 20:
+            return
+        shown = ("  " + text)[:room]
+        self.write(shown)
+        self._shown = len(shown)
+
+    def _erase(self) -> None:
+        if self._shown:
+            self.write(f"\x1b[{self._shown}D\x1b[K")
+            self._shown = 0
+
+
+def _terminal_write(fd: int) -> Callable[[str], None]:
+    def write(text: str) -> None:
+        os.write(fd, text.encode())
+
+    return write
+
+
+@pytest.hookimpl(trylast=True)  # after the terminal reporter has set itself up
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On the controller, while an endpoint is asked: the status line's thread."""
+    config = session.config
+    every = from_config(ProgressOptions, config).progress
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    run = config.stash[RUN]
+    if hasattr(config, "workerinput") or tr is None or not run.services.model.cacheable:
+        return
+    tty = bool(tr.isatty) and config.get_verbosity() >= 0
+    if config.get_verbosity() <= -2 or (not tty and every <= 0):
+        return
+    try:
+        fd = os.dup(sys.stdout.fileno())  # the terminal, whoever captures the standard output later
+    except (OSError, ValueError):  # not a file (an in-process pytester run): no status line
+        return
+    cache = GenerationCache(run.services.generation_cache, run.services.place.run_id)
+    status = StatusLine(_terminal_write(fd), tr._tw, cache.progress, tty, every)
+    config.pluginmanager.register(_PytestWrites(status), "convcode-status")
+    status.start()
+
+    def stop() -> None:
+        status.stop()
+        cache.close()
+        os.close(fd)
+
+    config.stash[STOP_STATUS] = stop
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop = session.config.stash.get(STOP_STATUS, None)
+    if stop is not None:
+        del session.config.stash[STOP_STATUS]
+        stop()
+
+
+class _PytestWrites:
+    """The hooks in which pytest writes to the terminal while items run: the status keeps away."""
+
+    def __init__(self, status: StatusLine) -> None:
+        self.status = status
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Generator[None, None, None]:
+        with self.status.pytest_writes():
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self) -> Generator[None, None, None]:
+        with self.status.pytest_writes():
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logfinish(self) -> Generator[None, None, None]:
+        with self.status.pytest_writes():
+            return (yield)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -22,13 +229,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     tr = terminalreporter
     tr.write_sep("=", f"convcode: {summary['model']} · run {summary['run_id']}")
+    items = summary["items"]
+    if not summary["complete"]:
+        why = f" ({run.results.stopped})" if run.results.stopped else ""
+        tr.write_line(
+            f"INCOMPLETE: {items['done']} of {items['planned']} items{why}: the scores are of those alone; "
+            "rerun with the same --run-id to finish it",
+            red=True,
+            bold=True,
+        )
     if summary["scores"]:
         _write_scores(tr, summary["scores"])
     if summary["conversations"]:
         _write_conversations(tr, summary["conversations"])
     if summary["features"]:
         _write_features(tr, summary["features"])
-    items = summary["items"]
     ran = f'; "{RAN}": the scores without them' if items["error"] else ""
     tr.write_line(
         f"items: {items['passed']} passed, {items['failed']} failed (wrong answers), "
@@ -124,7 +339,8 @@ def _feature_cell(bucket: dict[str, Any], errors: bool) -> str:
 def _write_comparison(tr: Any, comparison: dict[str, Any], shown: int = 20) -> None:
     """Deltas of the metrics both runs measured, and the problems that flipped (the first few)."""
     base = comparison["baseline"]
-    tr.write_line(f"compared with run {base['run_id']} ({base['model']}):")
+    incomplete = "" if base.get("complete", True) else ", an INCOMPLETE run (--allow-incomplete-baseline)"
+    tr.write_line(f"compared with run {base['run_id']} ({base['model']}{incomplete}):", red=bool(incomplete))
     metrics = comparison["metrics"]
     for name, m in metrics.items():
         if name.endswith(RAN) and m == metrics.get(name.removesuffix(RAN)):

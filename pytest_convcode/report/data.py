@@ -16,7 +16,7 @@ from typing import Any
 
 from ..conversation_metrics import summarize_conversations
 from ..metrics import summarize, upgrade
-from ..records import is_conversation
+from ..records import is_conversation, latest
 from .files import ReportError, find_baseline, read_jsonl, read_summary
 from .problems import ERROR, FAILED, PASSED, Problem, build_problems
 
@@ -67,6 +67,7 @@ def load_run(run_dir: Path) -> RunData:
         hint = "" if run_dir.is_dir() else f" ({run_dir} is not a folder)"
         raise ReportError(f"{results}: no such file: not a run folder with results{hint}")
     records, notes = read_jsonl(results, ("suite", "task_id", "outcome"))
+    records = latest(records)  # a resumed run's, before its end compacts them
     if not records:
         raise ReportError(f"{results}: holds no results (the run reported no item)")
     for n, record in enumerate(records, 1):

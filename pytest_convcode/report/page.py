@@ -189,6 +189,45 @@ def duration(seconds: Any) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 
+def _generation_facts(generation: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the coder's and the simulated user's requests cost (schema 3), or the totals of an
+    older summary."""
+    if "coder" not in generation:
+        if not generation:
+            return []
+        return [
+            (
+                "tokens",
+                f"{generation.get('prompt_tokens', 0):,} prompt + {generation.get('completion_tokens', 0):,} "
+                f"completion; {generation.get('request_seconds', 0)} s of requests, "
+                f"{generation.get('retries', 0)} retries, {generation.get('cached_answers', 0)} answers from the cache",
+            )
+        ]
+    facts = []
+    for role in ("coder", "simulator"):
+        g = generation.get(role) or {}
+        if not g.get("requests"):
+            continue
+        speed = f" ({g['tokens_per_second']} tokens/s)" if g.get("tokens_per_second") is not None else ""
+        facts.append(
+            (
+                f"{role} tokens",
+                f"{g.get('prompt_tokens', 0):,} prompt + {g.get('completion_tokens', 0):,} completion in "
+                f"{g['requests']:,} requests ({g.get('requests_cached', 0):,} from the cache); "
+                f"{g.get('seconds_at_server', 0)} s at the server{speed}, {g.get('seconds_queued', 0)} s queued, "
+                f"{g.get('retries', 0)} retries",
+            )
+        )
+    return facts
+
+
+def _incomplete(summary: dict[str, Any]) -> str:
+    items = summary.get("items") or {}
+    if summary.get("complete") is not False:
+        return ""
+    return f"; INCOMPLETE: {items.get('done', 0)} of {items.get('planned', 0)} items"
+
+
 def metadata(run: RunData) -> dict[str, Any]:
     """The run's description: who, when, with what, at what cost."""
     summary = run.summary
@@ -217,18 +256,10 @@ def metadata(run: RunData) -> dict[str, Any]:
         ("started", _text(summary.get("started")) if summary.get("started") else ""),
         ("finished", _text(summary.get("finished")) if run.finished and summary.get("finished") else ""),
         ("duration", duration(summary.get("duration_s"))),
-        ("items", ", ".join(f"{items.get(o, 0)} {o}" for o in ("passed", "failed", "error"))),
+        ("items", ", ".join(f"{items.get(o, 0)} {o}" for o in ("passed", "failed", "error")) + _incomplete(summary)),
         ("records", str(run.records)),
     ]
-    if generation:
-        facts.append(
-            (
-                "tokens",
-                f"{generation.get('prompt_tokens', 0):,} prompt + {generation.get('completion_tokens', 0):,} "
-                f"completion; {generation.get('request_seconds', 0)} s of requests, "
-                f"{generation.get('retries', 0)} retries, {generation.get('cached_answers', 0)} answers from the cache",
-            )
-        )
+    facts += _generation_facts(generation)
     if "schema_version" in summary:
         facts.append(("summary schema", _text(summary["schema_version"])))
     return {

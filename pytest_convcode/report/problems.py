@@ -179,10 +179,4 @@ def build_problems(
             p.sample or 0,
         )
     )
-    # an item recorded twice (results appended by a rerun with the same --run-id): keep both rows
-    seen: dict[str, int] = defaultdict(int)
-    for problem in problems:
-        seen[problem.row_id] += 1
-        if seen[problem.row_id] > 1:
-            problem.row_id += f" ({seen[problem.row_id]})"
     return problems

@@ -88,7 +88,7 @@ class StatusLine:
         self._busy = False  # pytest is writing
         self._quiet_since = self._drawn_at = time.monotonic()
         self._shown = 0  # the width of the status on the tty's current line
-        self._figures: tuple[int, ...] = ()
+        self._figures: tuple[int, ...] = (0, 0, 0, 0)  # in flight, answered, completion tokens, retries
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="convcode-status", daemon=True)
 

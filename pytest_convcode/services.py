@@ -11,7 +11,7 @@ import asyncio
 import gc
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +28,7 @@ from .judging import JudgeOptions, SandboxOptions
 from .models import Answer, Model, ModelSettings, Request, resolve
 from .models.endpoint import EndpointModel
 from .models.options import ModelOptions
+from .models.resolve import served_by_name
 from .reasoning import ReasoningJudge
 from .sandbox import Sandbox, backend
 from .tasks import Dataset, UnitDataset
@@ -66,12 +67,16 @@ class Services:
 
     @cached_property
     def user_model(self) -> Model | None:
-        """The simulated user's model: a language model, with its own defaults (not --base-url's
-        endpoint, nor the coding model's sampling options)."""
+        """The simulated user's model: a language model, with its own defaults (not the coding
+        model's sampling options), at --user-base-url, else where its alias says, else at the
+        coder's endpoint (--base-url)."""
         spec = self.models.user_model
         if not spec:
             return None
         settings = ModelSettings(aliases=self.model_settings.aliases, timeout=self.model_settings.timeout)
+        named = served_by_name(spec, settings)
+        if self.models.user_base_url or (named is not None and named.base_url is None):
+            settings = replace(settings, base_url=self.models.user_base_url or self.model_settings.base_url)
         model = resolve(spec, settings)
         if not isinstance(model, EndpointModel):
             raise UsageError(

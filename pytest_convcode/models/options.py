@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..options import option
+from .resolve import known_models
 
 
 @dataclass(frozen=True)
@@ -12,8 +13,8 @@ class ModelOptions:
     model: str = option(
         "--model",
         default="reference",
-        help="model to evaluate: reference (the data set's own solutions, the default), replay:PATH (a samples "
-        "file), a model alias, a full model name served at --base-url, openai:NAME, or vllm-offline:NAME",
+        help=f"model to evaluate: {known_models()}, a model alias, or a full model name served at --base-url "
+        "(default: reference, the data set's own solutions)",
     )
     base_url: str | None = option(
         "--base-url", record=False, help="OpenAI-compatible endpoint of the model, e.g. http://gpu-box:8000/v1"
@@ -27,4 +28,9 @@ class ModelOptions:
     )
     user_model: str | None = option(
         "--user-model", help="the simulated user's model, any --model backend, e.g. openai:gpt-4o"
+    )
+    user_base_url: str | None = option(
+        "--user-base-url",
+        record=False,
+        help="endpoint of the simulated user's model (default: its alias's own, else --base-url)",
     )

@@ -15,15 +15,24 @@ from typing import Any
 from ..errors import UsageError
 from ..registry import UnknownNameError
 from . import endpoint, llamacpp, reference, replay, vllm  # noqa: F401  (each registers its factory)
+from .endpoint import ModelSpec
 from .interface import Model, ModelSettings
 from .registry import MODELS
 
-USAGE = {
+USAGE = {  # how --model names each backend, in the order --help lists them
     "reference": "reference",
     "replay": "replay:PATH",
     "openai": "openai:NAME",
     "vllm-offline": "vllm-offline:NAME",
+    "gguf": "gguf:PATH",
 }
+
+
+def known_models() -> str:
+    """Every registered backend as ``--model`` takes it: what ``--help`` and the unknown-model
+    error both list, so they cannot disagree."""
+    registered = list(MODELS)
+    return ", ".join([USAGE[n] for n in USAGE if n in registered] + [n for n in registered if n not in USAGE])
 
 
 def resolve(spec: str, settings: ModelSettings | None = None) -> Model:
@@ -35,14 +44,21 @@ def resolve(spec: str, settings: ModelSettings | None = None) -> Model:
     except UnknownNameError:
         model = endpoint.from_alias_or_name(spec, settings)
         if model is None:
-            known = ", ".join(USAGE.get(n, n) for n in MODELS)
             aliases = ", ".join(sorted(endpoint.aliases(settings)))
             raise UsageError(
-                f"unknown model {spec!r}; known models: {known}; aliases: {aliases}; or a full model name"
+                f"unknown model {spec!r}; known models: {known_models()}; aliases: {aliases}; or a full model name"
                 " (organisation/name) served at --base-url"
             ) from None
         return model
     return factory(argument or None, settings)
+
+
+def served_by_name(spec: str, settings: ModelSettings) -> ModelSpec | None:
+    """The request defaults of a ``--model`` value that an endpoint serves by its name (an alias
+    or a full model name); None for a registered backend (``NAME:ARGUMENT``) or an unknown name."""
+    if spec.partition(":")[0] in list(MODELS):
+        return None
+    return endpoint.spec_for(spec, settings, allow_unknown="/" in spec)
 
 
 def project_aliases(path: Path) -> dict[str, dict[str, Any]]:
@@ -51,7 +67,9 @@ def project_aliases(path: Path) -> dict[str, dict[str, Any]]:
     import tomllib
 
     if not path.is_file():
-        return {}
+        if path.name == "pyproject.toml":
+            return {}  # a project without one
+        raise UsageError(f"convcode_models names {path}, which is not a file: fix the path in the pytest configuration")
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -53,7 +53,8 @@ class AutorunOptions:
 
 
 class Server(Protocol):
-    url: str | None
+    @property
+    def url(self) -> str | None: ...
 
     def start(self) -> str: ...
 

@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("CONVCODE_UPDATE_GOLDEN") == "1"
 
-# Keys that differ from run to run (names, timings, clocks), dropped at any depth.
-VOLATILE = {"run_id", "started", "finished", "timestamp", "seconds_at_server", "seconds_queued", "tokens_per_second"}
+# Keys that differ from run to run (names, timings, clocks, request ids: the cache key holds the fake server's
+# port), dropped at any depth.
+VOLATILE = {"run_id", "started", "finished", "timestamp", "request_id", "user_request_id"}
+VOLATILE |= {"seconds_at_server", "seconds_queued", "tokens_per_second"}
 TIMING_SUFFIXES = ("_s", "seconds")
 # Dropped from each record's top level: a refactor adds "kind" to every record, and this test must pass
 # before and after it.
@@ -40,6 +42,7 @@ RECORD_ONLY_BEFORE = {"kind"}
 # summary.json: the sections compared, and what each loses (the pool size, this interpreter's path, the
 # data file's absolute path). The rest (versions, model_identity, duration) is about the machine.
 SUMMARY_SECTIONS: dict[str, set[str]] = {
+    "complete": set(),
     "items": set(),
     "scores": set(),
     "conversations": set(),

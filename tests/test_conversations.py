@@ -238,3 +238,36 @@ def test_a_library_the_task_needs_but_the_sandbox_lacks_is_an_environment_error(
     )  # fmt: skip
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/240 needs the module 'pandas'*--sandbox-python*"])
+
+
+def records(pytester: pytest.Pytester, run_id: str = "t") -> list[dict[str, Any]]:
+    path = pytester.path / "reports" / run_id / "results.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_prompt_repeated_at_a_later_turn_is_asked_again_and_a_shared_turn_zero_is_reused(
+    suite: pytest.Pytester, server: OpenAIServer
+) -> None:
+    """Compilation feedback alone never changes a wrong program that compiles: turn 2 is sent what
+    turn 1 was. It is a request of its own, not turn 1's answer again."""
+    run(suite, server, "--feedback", "cf,cf-ef_full", "-k", "BigCodeBench/16")
+    coder_asked = [b for b in server.requests if "<reference>" not in str(b)]
+    turns = {(r["setting"], r["turn"]): r for r in records(suite)}
+    assert len(turns) == 2 * 3 and turns["cf-ef_full", 1]["solved_at"] == 1
+    assert len(coder_asked) == 1 + 2 + 1  # turn 0 once; cf's turns 1 and 2; cf-ef_full solved at turn 1
+    assert turns["cf", 2]["request_id"] != turns["cf", 1]["request_id"] and not turns["cf", 2]["cached"]
+    zero = [turns["cf", 0], turns["cf-ef_full", 0]]
+    assert zero[0]["request_id"] == zero[1]["request_id"]
+    assert sorted((r["cached"], r["latency_s"] > 0) for r in zero) == [(False, True), (True, False)]
+
+
+def test_a_turn_records_the_simulated_users_request_that_gave_its_feedback(
+    suite: pytest.Pytester, server: OpenAIServer
+) -> None:
+    run(suite, server, "--feedback", "cf-expert", "--user-model", "sim", "-k", "BigCodeBench/16")
+    turns = {r["turn"]: r for r in records(suite)}
+    assert not any(name.startswith("user_") for name in turns[0])  # turn 0 answers no feedback
+    first = turns[1]
+    assert first["user_usage"]["completion_tokens"] > 0 and first["user_latency_s"] > 0
+    assert (first["user_cached"], first["user_finish_reason"]) == (False, "stop")
+    assert first["user_request_id"] not in {first["request_id"], turns[0]["request_id"]}

@@ -209,6 +209,24 @@ def test_a_killed_run_resumes_without_asking_twice(suite: pytest.Pytester) -> No
         assert len(slow.requests) - asked_before == 8 - kept  # only what the killed run had not received
 
 
+def test_a_killed_run_resumed_under_its_run_id_takes_its_claims_over_at_once(suite: pytest.Pytester) -> None:
+    ids = [f"HumanEval/{i}" for i in range(4)]
+    with OpenAIServer(right, delay=60) as stuck:  # nothing is answered before the kill
+        args = ["-p", "no:cacheprovider", "--run-id", "same", "--model", "ds6.7b", "--base-url", stuck.url]
+        args += ["-k", " or ".join(ids)]
+        first = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=suite.path, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while len(stuck.requests) < 4 and time.monotonic() < deadline:  # claimed, and asked
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        stuck.delay = 0
+        started = time.monotonic()
+        result = suite.runpytest_subprocess(*args, timeout=60)  # the dead run's claims held for 4200 s
+    result.assert_outcomes(passed=4, deselected=160)
+    assert time.monotonic() - started < 30 and len(stuck.requests) == 8
+
+
 def _stored_answers(root: Path) -> int:
     try:
         with sqlite3.connect(root / ".convcode" / "generations.sqlite") as db:

@@ -81,8 +81,9 @@ def test_a_model_behind_an_endpoint_is_scored_with_tokens_and_latency(
     assert sorted(r["task_id"] for r in records) == TASKS
     assert {body["model"] for body in server.requests} == {"deepseek-ai/deepseek-coder-6.7b-instruct"}
     assert all(r["usage"]["completion_tokens"] > 0 and r["latency_s"] > 0 for r in records)
-    totals = summary(suite)["generation"]
+    totals = summary(suite)["generation"]["coder"]
     assert totals["completion_tokens"] == sum(r["usage"]["completion_tokens"] for r in records) > 0
+    assert (totals["requests"], totals["requests_cached"]) == (3, 0)
 
 
 def test_a_rerun_makes_no_requests_and_scores_the_same(suite: pytest.Pytester, server: OpenAIServer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -129,9 +130,12 @@ def test_an_item_waiting_on_a_live_claim_says_who_holds_it(
         (answer,) = pending.result(timeout=10)
     finally:
         gen.close()
-    assert said == [f"waiting for HumanEval/0: claimed by gw1 (pid {holder.pid} on {holder.host}) since 0 s"]
+    (line,) = said
+    who = re.escape(f"gw1 (pid {holder.pid} on {holder.host})")
+    assert re.fullmatch(rf"waiting for HumanEval/0: claimed by {who} since \d+ s", line)
     assert model.asked == []  # nothing asked: the live holder's answer was awaited
     assert (answer.text, answer.cached, answer.latency) == ("def f(): pass", False, 1.5)  # made in this run
+    assert (answer.request_id, answer.sample) == (key, 0)  # what the row did not say
 
 
 # -- what an answer says of its request
@@ -207,8 +211,9 @@ def test_requests_queue_in_the_harness_up_to_the_models_concurrency(cache: Gener
     finally:
         gen.close()
     assert model.most_in_flight == 1
-    assert all(0.2 <= a.latency < 0.35 for a in answers)  # the request's own time, not its wait
-    assert sorted(round(a.queue_s, 1) for a in answers) == [0.0, 0.2, 0.4]
+    assert all(0.2 <= a.latency < 0.39 for a in answers)  # the request's own time, not its wait
+    waits = sorted(a.queue_s for a in answers)
+    assert waits[0] < 0.1 and waits[1] >= 0.2 and waits[2] >= 0.4  # behind one request, then two
 
 
 def test_a_server_that_ignores_n_is_asked_one_sample_a_call_from_then_on(

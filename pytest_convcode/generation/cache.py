@@ -146,8 +146,8 @@ class GenerationCache:
         with self._lock:
             rows = self._db.execute(ANSWERS, (self.run_id, key, n)).fetchall()
         found = {}
-        for sample, text, ours in rows:
-            answer = Answer.from_json(json.loads(text))
+        for sample, text, ours in rows:  # an older version's rows lack the ids
+            answer = replace(Answer.from_json(json.loads(text)), request_id=key, sample=sample)
             if ours or not fresh_only:
                 found[sample] = answer if ours else answer.reused()
         return found

@@ -298,6 +298,8 @@ class Generator:
                 self.settings.retry,
                 on_retry=lambda: self._count(retries=1),
             )
+            if not got:
+                raise InfrastructureError(f"{self.model.name} gave no answer")
             if len(got) < ask and not self._one_at_a_time:
                 self._one_at_a_time = True
                 where = self.model.identity().get("endpoint")

@@ -6,6 +6,7 @@ the samples file, the HTML report and the exit status."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,13 @@ def summarize(config: pytest.Config, items: Items | None = None) -> dict[str, An
     return results.summary
 
 
-@pytest.hookimpl(tryfirst=True)  # the summary before the JSON report asks for it
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+@pytest.hookimpl(wrapper=True)  # the summary before the JSON report's (tryfirst) asks for it
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+    _finish(session, exitstatus)
+    return (yield)
+
+
+def _finish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash[RUN]
     if run.log is None:
         return

@@ -145,6 +145,7 @@ def test_an_interrupted_run_is_marked_incomplete(suite: pytest.Pytester) -> None
     assert data["complete"] is False
     assert data["items"] == {"planned": 4, "done": 2, "skipped": 0, "passed": 2, "failed": 0, "error": 0}
     result.stdout.fnmatch_lines(["INCOMPLETE: 2 of 4 items (interrupted): the scores are of those alone*"])
+    assert 'id="incomplete"' in (folder(suite, "i") / "report.html").read_text()
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
@@ -245,12 +246,17 @@ def test_records_of_an_older_run_without_request_ids_count_as_before() -> None:
 
 def test_a_conversation_run_writes_no_samples_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
+    feedback = ["--feedback", "cf,cf-expert", "--max-turns", "1"]  # cf-expert: skipped without --user-model
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--run-id", "c", "--tasks", "BigCodeBench/24", "--feedback", "cf", "--max-turns", "1"
+        "-p", "no:cacheprovider", "--run-id", "c", "--tasks", "BigCodeBench/24", *feedback
     )
     assert result.ret == 0
     written = sorted(p.name for p in folder(pytester, "c").iterdir())
     assert "samples.jsonl" not in written and "conversations" in written  # the programs are in its log
+    data = summary(pytester, "c")  # skipped items are accounted for: the run is complete
+    assert data["complete"] and data["items"] | {"passed": 0} == {
+        "planned": 4, "done": 2, "skipped": 2, "passed": 0, "failed": 0, "error": 0
+    }  # fmt: skip
 
 
 def test_a_one_turn_unittest_run_writes_samples_that_replay_to_the_same_scores(pytester: pytest.Pytester) -> None:

@@ -23,7 +23,7 @@ from .records import CONVERSATION, REASONING, kind_of, latest
 class Results:
     """What the run has produced so far, on the process that keeps its log (the controller)."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)  # this session's, as they arrive
+    records: list[dict[str, Any]] = field(default_factory=list)  # this session's; at the end results.jsonl's
     other_failures: int = 0  # failed tests that are not benchmark items
     other_tests: int = 0  # tests that are not benchmark items, of those that ran
     skipped: int = 0  # benchmark items skipped (no record)
@@ -44,6 +44,7 @@ class RunLog:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._results: IO[str] | None = None
+        self._earlier: bool | None = None  # results.jsonl held records before this session's first
 
     @property
     def results_path(self) -> Path:
@@ -52,24 +53,26 @@ class RunLog:
     def append(self, record: dict[str, Any]) -> None:
         if self._results is None:  # created on the first record: a run with none leaves nothing
             self.directory.mkdir(parents=True, exist_ok=True)
-            _drop_cut_line(self.results_path)
+            self._earlier = _drop_cut_line(self.results_path)
             self._results = open(self.results_path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run
         self._results.write(json.dumps(record) + "\n")
         self._results.flush()
         os.fsync(self._results.fileno())
 
-    def compact(self) -> list[dict[str, Any]]:
+    def compact(self, appended: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of results.jsonl, one per item (the latest), written back so (atomically).
-        A line that cannot be read leaves the file as it is, and out of the records."""
+        ``appended``: this session's, all the file holds unless an earlier session wrote to it
+        (then it is read back). A line that cannot be read leaves the file as it is, and out of
+        the records."""
         self.close()
-        if not self.results_path.exists():
-            return []
-        records, unreadable = [], 0
-        for line in self.results_path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                unreadable += 1
+        records, unreadable = appended, 0
+        if self._earlier is not False and self.results_path.exists():
+            records = []
+            for line in self.results_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    unreadable += 1
         kept = latest(records)
         if len(kept) < len(records) and not unreadable:
             tmp = self.results_path.with_suffix(".tmp")
@@ -122,10 +125,13 @@ class RunLog:
             self._results = None
 
 
-def _drop_cut_line(path: Path) -> None:
-    """Cut a last line that a kill left half written (no newline), before appending after it."""
-    if path.exists():
-        with open(path, "rb+") as results:
-            data = results.read()
-            if data and not data.endswith(b"\n"):
-                results.truncate(data.rfind(b"\n") + 1)
+def _drop_cut_line(path: Path) -> bool:
+    """Cut a last line that a kill left half written (no newline), before appending after it;
+    whether whole lines are left."""
+    if not path.exists():
+        return False
+    with open(path, "rb+") as results:
+        data = results.read()
+        if data and not data.endswith(b"\n"):
+            results.truncate(data.rfind(b"\n") + 1)
+        return b"\n" in data

@@ -100,15 +100,25 @@ def test_appending_after_a_kill_drops_the_half_written_line_and_compacting_keeps
     resumed.append(record("HumanEval/0"))
     lines = log.results_path.read_text().splitlines()
     assert [json.loads(line)["outcome"] for line in lines] == ["failed", "passed", "passed"]
-    assert resumed.compact() == [record("HumanEval/0"), record("HumanEval/1")]
-    assert [json.loads(line) for line in log.results_path.read_text().splitlines()] == resumed.compact()
+    kept = [record("HumanEval/0"), record("HumanEval/1")]
+    assert resumed.compact([record("HumanEval/0")]) == kept
+    assert [json.loads(line) for line in log.results_path.read_text().splitlines()] == kept
+
+
+def test_a_first_session_compacts_what_it_appended_without_reading_it_back(tmp_path: Path) -> None:
+    log = RunLog(tmp_path)
+    appended = [record("HumanEval/0", "failed"), record("HumanEval/1"), record("HumanEval/0")]
+    for r in appended:
+        log.append(r)
+    assert log.compact(appended) == [record("HumanEval/0"), record("HumanEval/1")]
+    assert len(log.results_path.read_text().splitlines()) == 2
 
 
 def test_compacting_leaves_a_file_with_an_unreadable_line_as_it_is(tmp_path: Path) -> None:
     log = RunLog(tmp_path)
     text = json.dumps(record("HumanEval/0")) + "\nnot json\n" + json.dumps(record("HumanEval/0", "failed")) + "\n"
     log.results_path.write_text(text)
-    assert log.compact() == [record("HumanEval/0", "failed")]
+    assert log.compact([]) == [record("HumanEval/0", "failed")]
     assert log.results_path.read_text() == text
 
 

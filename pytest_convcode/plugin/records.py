@@ -129,7 +129,7 @@ def summarize(config: pytest.Config, items: Items | None = None) -> dict[str, An
     run = config.stash[RUN]
     results = run.results
     if results.summary is None and run.log is not None and items is not None:
-        results.records = run.log.compact()
+        results.records = run.log.compact(results.records)
     if results.summary is None and results.records and items is not None:
         by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for record in results.records:

@@ -86,7 +86,7 @@ class UnitTestSuite:
         timed(record, started, generated)
         if evaluation.environment_error:
             pytest.fail(evaluation.environment_error, pytrace=False)
-        if not answer.text and answer.why:
+        if answer.why:  # no program, or one cut short at max_tokens
             evaluation = Evaluation(False, evaluation.outcomes, explanation=f"the reply held no program: {answer.why}")
         record["tests"] = {o.name: o.status for o in evaluation.outcomes}
         if not evaluation.passed:

@@ -216,6 +216,31 @@ def test_requests_queue_in_the_harness_up_to_the_models_concurrency(cache: Gener
     assert waits[0] < 0.1 and waits[1] >= 0.2 and waits[2] >= 0.4  # behind one request, then two
 
 
+def test_the_processes_of_a_run_share_the_servers_slots(
+    cache: GenerationCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two xdist workers and a server that serves one request at a time: one request in flight
+    over both, and the other's wait is its queue_s, not its latency."""
+    model = Model(concurrency=1, delay=0.2)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    tasks = [HUMANEVAL.tasks[f"HumanEval/{i}"] for i in range(4)]
+    workers = []
+    for worker in ("gw0", "gw1"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        own = GenerationCache(cache.path, cache.run_id)  # each worker has its own connection
+        workers.append((generator(model, own), own))
+        workers[-1][0].prefetch([Request(t) for t in tasks])  # each claims its share: every other task
+    try:
+        answers = [workers[i % 2][0].answers(Request(t))[0] for i, t in enumerate(tasks)]
+    finally:
+        for gen, own in workers:
+            gen.close()
+            own.close()
+    assert model.most_in_flight == 1
+    assert all(0.2 <= a.latency < 0.39 for a in answers)
+    assert sum(a.queue_s for a in answers) >= 0.2 + 0.4 + 0.6 - 0.1  # three waited behind the others
+
+
 def test_a_server_that_ignores_n_is_asked_one_sample_a_call_from_then_on(
     cache: GenerationCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,8 @@ has ended is taken over at once, and an item that waits on a live one says who
 holds it.
 
 At most ``--max-concurrency`` requests are in flight, and never more than the
-model's ``concurrency`` (what its server serves at once): requests queue here,
+model's ``concurrency`` (what its server serves at once), over all processes of
+the run (``slots.ServerSlots``, lock files beside the cache): requests queue here,
 where an answer's ``queue_s`` measures the wait, and its ``latency`` is the
 request's own. A server that ignores ``n`` is found out by its first reply and
 asked for one sample a call from then on. An answer that an item did not cause

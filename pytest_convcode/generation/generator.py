@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import math
 import os
@@ -21,6 +22,7 @@ from ..errors import InfrastructureError, Retryable
 from ..models import Answer, Model, Request
 from ..options import option
 from .cache import GenerationCache, Owner, Progress, request_key
+from .slots import ServerSlots
 
 CacheMode = Literal["use", "refresh", "off"]
 POLL_SECONDS = 0.05  # how often an item checks for an answer another process is getting
@@ -121,7 +123,12 @@ class Generator:
         self._thread.start()
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
         slots = math.ceil(settings.max_concurrency / workers)
-        if model.concurrency is not None:  # more would queue at the server, out of sight
+        self._server: ServerSlots | None = None  # more would queue at the server, out of sight
+        if model.concurrency is not None and cache is not None:  # the run's processes share them
+            server = str(model.identity().get("endpoint", model.name))
+            self._server = ServerSlots.for_server(cache.path.parent, cache.run_id, server, model.concurrency)
+            slots = min(slots, model.concurrency)
+        elif model.concurrency is not None:
             slots = min(slots, math.ceil(model.concurrency / workers))
         self._slots = asyncio.Semaphore(max(1, slots))
         self._pending: dict[str, concurrent.futures.Future[list[Answer]]] = {}
@@ -252,7 +259,7 @@ class Generator:
         """Request the samples ``have`` lacks, once a slot is free; store them, and return all n."""
         missing = [i for i in range(request.n) if i not in have]
         queued = time.perf_counter()
-        async with self._slots:
+        async with self._slots, self._server.hold() if self._server else contextlib.nullcontext():
             new = await self._request(request, missing, key, queued=time.perf_counter() - queued)
         if self.cache is not None:
             self.cache.put(key, new)

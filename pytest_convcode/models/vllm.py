@@ -143,4 +143,4 @@ def _offline(argument: str | None, settings: ModelSettings) -> Model:
     spec = spec_for(argument, settings, allow_unknown=True)
     assert spec is not None
     transport = EngineTransport(spec.model, settings.tensor_parallel or 1)
-    return EndpointModel(f"vllm-offline:{argument}", spec, settings, transport)
+    return EndpointModel(f"vllm-offline:{argument}", spec, settings, transport, concurrency=1)  # one call at a time

@@ -282,3 +282,14 @@ def test_progress_of_a_generator_and_of_the_run(cache: GenerationCache) -> None:
     )  # the ended process's requests are in flight no more
     assert 60 <= run.seconds < 70
     assert GenerationCache(cache.path, "another run").progress() == Progress()
+
+
+def test_a_coder_and_a_user_of_the_same_model_in_one_process_are_both_counted(cache: GenerationCache) -> None:
+    coder, user = generator(Model(), cache), generator(Model(), cache)  # --user-model gguf:<the coder's file>
+    try:
+        coder.answers(Request(TASK))
+        user.answers(Request(OTHER, verbatim=True))
+    finally:
+        coder.close()
+        user.close()
+    assert cache.progress().answered == 2

@@ -34,7 +34,7 @@ def status(line: Line, progress: Progress, tty: bool) -> tuple[StatusLine, list[
 
 def test_the_text_says_what_is_in_flight_answered_how_fast_and_retried() -> None:
     assert status_text(BUSY) == TEXT
-    assert status_text(Progress(in_flight=1)) == "convcode: 1 requests in flight, 0 answered, 0.0 tok/s, 0 retries, 0s"
+    assert status_text(Progress(in_flight=1)) == "convcode: 1 request in flight, 0 answered, 0.0 tok/s, 0 retries, 0s"
 
 
 def test_on_a_tty_it_follows_pytests_line_and_goes_before_pytest_writes() -> None:
@@ -86,11 +86,11 @@ def test_a_slow_endpoint_gets_a_status_line_and_quiet_output_still_parses(
     pytester: pytest.Pytester, slow_server: OpenAIServer
 ) -> None:
     result = run(pytester, slow_server, "-q", "--progress=1")
-    result.stdout.re_match_lines([r"convcode: 1 requests in flight, 0 answered, 0\.0 tok/s, 0 retries, \d+s$"])
+    result.stdout.re_match_lines([r"convcode: 1 request in flight, 0 answered, 0\.0 tok/s, 0 retries, \d+s$"])
     result.assert_outcomes(failed=1, deselected=163)  # the fake model's answer is wrong
 
 
 def test_very_quiet_output_has_no_status_line(pytester: pytest.Pytester, slow_server: OpenAIServer) -> None:
     result = run(pytester, slow_server, "-qq", "--progress=1")
-    assert "requests in flight" not in result.stdout.str()
+    assert " in flight" not in result.stdout.str()
     assert result.ret == 0 and result.stdout.lines[0].startswith("F")

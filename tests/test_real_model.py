@@ -84,7 +84,9 @@ def assert_well_formed(pytester: pytest.Pytester, run_id: str, items: int) -> li
     assert len(found) == items
     assert {r["outcome"] for r in found} <= {"passed", "failed"}, [r.get("error") for r in found]
     for record in found:
-        assert "usage" in record and "latency_s" in record and "cached" in record
+        if "program" not in record and record.get("solved_at") is not None:
+            continue  # a turn after the conversation was solved: it asked nothing
+        assert {"usage", "latency_s", "queue_s", "cached", "request_id", "finish_reason"} <= set(record)
         if not record["cached"] and record.get("sample", 0) == 0:
             assert record["usage"]["completion_tokens"] > 0 and record["latency_s"] > 0
     folder = pytester.path / "reports" / run_id
@@ -151,12 +153,19 @@ def test_convcodeworld_with_the_model_as_coder_and_simulated_user(pytester: pyte
     assert len(list((pytester.path / "reports" / "ccw").glob("llama-server-*.log"))) == 1  # coder and user share it
     turns = [json.loads(line) for path in (pytester.path / "reports/ccw/conversations").glob("*.jsonl")
              for line in path.read_text().splitlines()]  # fmt: skip
-    told = [t for t in turns if t["turn"] == 1]
-    assert told, "no conversation reached turn 1"
-    for turn in told:  # the simulated user's words reached the coder
-        feedback = json.dumps(turn["feedback"])
-        assert "user" in turn["feedback"] and len(feedback) > 40
-    assert any(r.get("user_usage") for r in found)
+    experts = [t for t in turns if t["turn"] == 1 and t["setting"] == "cf-ef_full-expert"]
+    assert experts, "no expert conversation reached turn 1"
+    for turn in experts:  # the simulated expert was asked, and its words reached the coder
+        assert turn["feedback"]["user_asked"] and turn["feedback"]["user"].strip()
+        assert turn["feedback"]["user"].strip() in turn["messages"][-1]["content"]
+        assert "leaked" in turn["feedback"]
+    assert all(
+        r["user_usage"]["completion_tokens"] > 0
+        for r in found
+        if r["setting"] == "cf-ef_full-expert" and r["turn"] == 1 and "program" in r
+    )
+    summary = json.loads((pytester.path / "reports/ccw/summary.json").read_text())
+    assert summary["generation"]["simulator"]["requests"] == len(experts)
 
 
 @pytest.mark.parametrize("prompt", ["direct", "cot"])

@@ -135,8 +135,8 @@ class GenerationCache:
             CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, run TEXT, owner TEXT, at REAL);
             CREATE TABLE IF NOT EXISTS failures (key TEXT, run TEXT, message TEXT, PRIMARY KEY (key, run));
             CREATE TABLE IF NOT EXISTS progress (
-                run TEXT, owner TEXT, model TEXT, in_flight INTEGER, answered INTEGER,
-                completion_tokens INTEGER, retries INTEGER, started REAL, PRIMARY KEY (run, owner, model));
+                run TEXT, owner TEXT, generator TEXT, in_flight INTEGER, answered INTEGER,
+                completion_tokens INTEGER, retries INTEGER, started REAL, PRIMARY KEY (run, owner, generator));
             """
         )
 
@@ -199,10 +199,12 @@ class GenerationCache:
             ).fetchone()
         return row[0] if row else None
 
-    def report(self, owner: Owner, model: str, progress: Progress, started: float) -> None:
-        """Write one generator's progress row (``started``: its first request, in epoch seconds)."""
+    def report(self, owner: Owner, generator: str, progress: Progress, started: float) -> None:
+        """Write one generator's progress row (``generator``: its own label, so that a coder and a
+        simulated user of the same model keep a row each; ``started``: its first request, in epoch
+        seconds)."""
         p = progress
-        row = (self.run_id, str(owner), model, p.in_flight, p.answered, p.completion_tokens, p.retries, started)
+        row = (self.run_id, str(owner), generator, p.in_flight, p.answered, p.completion_tokens, p.retries, started)
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
 

@@ -137,6 +137,9 @@ class Generator:
         self._here: asyncio.AbstractEventLoop | None = None  # answers() of a model with answers at hand
         self._one_at_a_time = False  # the server ignores n
         self._counts = Progress()  # its seconds unused: see progress()
+        self._row = (
+            f"{model.name} {uuid.uuid4().hex[:8]}"  # its progress row: a coder and a user of one model have one each
+        )
         self._began = 0.0  # the first request, in epoch seconds (0: none yet)
         self._reported = 0.0  # when the progress row was last written (monotonic)
         self._report_due = False  # a write of the progress row is scheduled
@@ -336,4 +339,4 @@ class Generator:
             self._reported, self._report_due = time.monotonic(), False
             counts, began = self._counts, self._began
         if began:
-            self.cache.report(self.owner, self.model.name, counts, began)
+            self.cache.report(self.owner, self._row, counts, began)

@@ -59,9 +59,11 @@ def status_text(progress: Progress) -> str:
     rate = p.completion_tokens / p.seconds if p.seconds > 0 else 0.0
     minutes, seconds = divmod(int(p.seconds), 60)
     clock = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+    requests = "request" if p.in_flight == 1 else "requests"
+    retries = "retry" if p.retries == 1 else "retries"
     return (
-        f"convcode: {p.in_flight} requests in flight, {p.answered} answered, {rate:.1f} tok/s, "
-        f"{p.retries} retries, {clock}"
+        f"convcode: {p.in_flight} {requests} in flight, {p.answered} answered, {rate:.1f} tok/s, "
+        f"{p.retries} {retries}, {clock}"
     )
 
 

@@ -4,16 +4,15 @@ file, and what --help and the unknown-model error say --model takes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from replayed import humaneval_suite
 
 from pytest_convcode.models.registry import MODELS
 from pytest_convcode.models.resolve import USAGE, known_models
 from pytest_convcode.testing.openai_server import OpenAIServer
 
-ROOT = Path(__file__).resolve().parents[1]
 WRONG = "```python\ndef has_close_elements(numbers, threshold):\n    return None\n```"
 ADVICE = "Compare every pair of numbers, not only neighbours."
 
@@ -31,8 +30,7 @@ def coder() -> Iterator[OpenAIServer]:
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
-    return pytester
+    return humaneval_suite(pytester)
 
 
 def converse(pytester: pytest.Pytester, coder: OpenAIServer, *args: str) -> pytest.RunResult:
@@ -69,9 +67,9 @@ def test_a_user_alias_with_its_own_endpoint_keeps_it(suite: pytest.Pytester, cod
     assert (asked(coder), asked(user)) == (["test/coder", "test/coder"], ["simulator"])
 
 
-def test_a_models_file_that_is_not_there_is_a_usage_error(pytester: pytest.Pytester) -> None:
+def test_a_models_file_that_is_not_there_is_a_usage_error(suite: pytest.Pytester) -> None:
+    pytester = suite
     pytester.makeini("[pytest]\nconvcode_models = models/aliases.toml\n")
-    pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--run-id", "t")
     missing = pytester.path / "models" / "aliases.toml"
     result.stderr.fnmatch_lines([f"ERROR: convcode_models names {missing}, which is not a file: fix the path*"])

@@ -11,6 +11,7 @@ skipped, or fails where CONVCODE_REQUIRE_REAL_MODEL is set (as in CI).
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -165,7 +166,7 @@ def test_convcodeworld_with_the_model_as_coder_and_simulated_user(pytester: pyte
         if r["setting"] == "cf-ef_full-expert" and r["turn"] == 1 and "program" in r
     )
     summary = json.loads((pytester.path / "reports/ccw/summary.json").read_text())
-    assert summary["generation"]["simulator"]["requests"] == len(experts)
+    assert summary["generation"]["simulator"]["requests"] >= len(experts)
 
 
 @pytest.mark.parametrize("prompt", ["direct", "cot"])
@@ -179,8 +180,16 @@ def test_cruxeval_output_and_input(pytester: pytest.Pytester, model_file: Path, 
         assert record["reply"].strip()
         if record["outcome"] == "failed":
             assert record["failure"]
-        if record.get("finish_reason") == "length" and not record["prediction"]:
-            assert "max_tokens" in record["failure"]
+        if record.get("finish_reason") == "length" and not parses(record["prediction"]):
+            assert "max_tokens" in record["failure"]  # cut before or inside the answer: it says so
+
+
+def parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return bool(text)
 
 
 def test_a_killed_run_resumes_asking_only_for_what_was_missing(pytester: pytest.Pytester, model_file: Path) -> None:

@@ -287,7 +287,7 @@ REPLY_CASES: dict[str, tuple[str, Mode, str, bool]] = {
     "tags_inside_code": ("tags", "output", "'a==b[/ANSWER]'", False),
     "multiple_answers": (_SAMPLE_3, "output", "'bcksrutq'", False),
     "unterminated_answer": (_SAMPLE_3, "output", "'bcksrutq'", False),
-    "cut_off_literal": (_SAMPLE_3, "output", "['b', 'c', 'k', 's', 'r', 'u', 't', 'q'", False),
+    "cut_off_literal": (_SAMPLE_3, "output", "['b', 'c', 'k', 's', 'r', 'u', 't', 'q'", True),
     "codeglance_full_test": ("2", "output", "3", False),
     "codeglance_restates_call": ("2", "output", 'len(generate_ans("a1b22c333"))', True),
     # shapes of Qwen2.5-Coder-0.5B's replies: tags half there, the task echoed, the answer outside any tag
@@ -306,7 +306,6 @@ REPLY_CASES: dict[str, tuple[str, Mode, str, bool]] = {
     "cot_cut_at_max_tokens": (_SAMPLE_9, "output", "", True),
 }
 CUT = {"cut_off_literal", "cot_cut_at_max_tokens"}  # replies the server ended at max_tokens
-WRONG = {"cut_off_literal"}  # an answer that is judged, and wrong
 
 
 def _question_for(name: str, mode: Mode, cruxeval: ReasoningDataset, mini: ReasoningDataset) -> Question:
@@ -328,8 +327,7 @@ def test_extract_from_real_reply_shapes(
     assert prediction.text == text
     assert bool(prediction.dropped) == dropped
     verdict = judge.judge(question, prediction)
-    right = not dropped and reply not in WRONG
-    assert verdict.passed == right, verdict.explanation
+    assert verdict.passed == (not dropped), verdict.explanation
     assert not verdict.environment
 
 
@@ -375,7 +373,10 @@ def test_a_reply_cut_before_its_answer_says_so() -> None:
     reply = "[THOUGHT]\nf returns its argument, so for 1 the value is"
     assert extract(reply, question, cut=True) == Prediction("", "reply cut at max_tokens before the answer")
     assert extract(reply, question).text == "f returns its argument, so for 1 the value is"  # a reply that ended so
-    assert extract("[ANSWER]\nassert f(1) == [1,", question, cut=True) == Prediction("[1,")  # cut in the answer
+    assert extract("[ANSWER]\nassert f(1) == [1,", question, cut=True) == Prediction(
+        "[1,", "reply cut at max_tokens inside the answer"
+    )
+    assert extract("[ANSWER]\nassert f(1) == [1, 2]", question, cut=True) == Prediction("[1, 2]")  # whole: judged
 
 
 def test_hostile_replies_are_read_in_one_pass() -> None:

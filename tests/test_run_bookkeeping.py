@@ -9,36 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from replayed import TASKS, humaneval_suite, run
 
-from pytest_convcode import datasets
 from pytest_convcode.records import item_key, latest
 from pytest_convcode.results import RunLog
 from pytest_convcode.summary import generation_totals
 
 ROOT = Path(__file__).resolve().parents[1]
-HUMANEVAL = datasets.load("humaneval")
-TASKS = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7"]
-
-
-def sample(task_id: str, right: bool) -> dict[str, str]:
-    task = HUMANEVAL.tasks[task_id]
-    if right:
-        return {"task_id": task_id, "completion": task.canonical_solution}
-    return {"task_id": task_id, "solution": f"def {task.entry_point}(*args):\n    return 'wrong'\n"}
 
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
-    return pytester
-
-
-def run(pytester: pytest.Pytester, run_id: str, wrong: set[str], *args: str) -> pytest.RunResult:
-    samples = pytester.path / f"samples-{len(wrong)}.jsonl"
-    samples.write_text("".join(json.dumps(sample(t, t not in wrong)) + "\n" for t in TASKS))
-    return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--run-id", run_id, "--model", f"replay:{samples}", "--tasks", ",".join(TASKS), *args
-    )
+    return humaneval_suite(pytester)
 
 
 def folder(pytester: pytest.Pytester, run_id: str) -> Path:

@@ -10,35 +10,17 @@ from typing import Any
 
 import jsonschema
 import pytest
+from replayed import TASKS, humaneval_suite, run
 
-from pytest_convcode import datasets
 from pytest_convcode.summary import SCHEMA_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_1_RUN = ROOT / "tests/golden/schema1-run"  # BigCodeBench/16 wrong, /24 right, /176 an error
-HUMANEVAL = datasets.load("humaneval")
-TASKS = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/7"]
-
-
-def sample(task_id: str, right: bool) -> dict[str, str]:
-    task = HUMANEVAL.tasks[task_id]
-    if right:
-        return {"task_id": task_id, "completion": task.canonical_solution}
-    return {"task_id": task_id, "solution": f"def {task.entry_point}(*args):\n    return 'wrong'\n"}
 
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(test_humaneval=(ROOT / "suites/humaneval/test_humaneval.py").read_text())
-    return pytester
-
-
-def run(pytester: pytest.Pytester, run_id: str, wrong: set[str], *args: str) -> pytest.RunResult:
-    samples = pytester.path / f"{run_id}.jsonl"
-    samples.write_text("".join(json.dumps(sample(t, t not in wrong)) + "\n" for t in TASKS))
-    return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--run-id", run_id, "--model", f"replay:{samples}", "--tasks", ",".join(TASKS), *args
-    )
+    return humaneval_suite(pytester)
 
 
 def summary(pytester: pytest.Pytester, run_id: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class Prediction:
 
 
 CUT_OFF = "reply cut at max_tokens before the answer"
+CUT_INSIDE = "reply cut at max_tokens inside the answer"
 
 
 @untrusted_source
@@ -68,6 +69,8 @@ def extract(reply: str, question: Question, cut: bool = False) -> Prediction:
             return Prediction("", CUT_OFF)
         block = _last_line(_untagged(text))
     value = _side(block, question)
+    if cut and not _parses(value):  # the token limit fell inside the answer
+        return Prediction(value, CUT_INSIDE)
     return Prediction(value, _dropped(value, question))
 
 

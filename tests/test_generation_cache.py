@@ -65,6 +65,13 @@ class Model:
         return answers
 
 
+@pytest.fixture(autouse=True)
+def _one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are one pytest process of their own, even in an xdist worker of this test run."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+
+
 @pytest.fixture
 def cache(tmp_path: Path) -> Iterator[GenerationCache]:
     cache = GenerationCache(tmp_path / "generations.sqlite", "run")

@@ -6,6 +6,7 @@ Every xdist worker builds its own ``Run``; only the controller keeps the run's l
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -105,6 +106,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "convcode: a benchmark item of pytest-convcode")
     worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if worker_input is None:  # a run started from inside an xdist worker inherits its variables
+        for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
+            os.environ.pop(name, None)
     place = from_config(PlaceOptions, config)
     run_id = worker_input["convcode_run_id"] if worker_input else place.run_id or results.new_run_id()
     reports_dir = Path(config.rootpath, place.reports_dir)

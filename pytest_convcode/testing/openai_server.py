@@ -273,8 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken answerer is the test's bug: say so over the wire
             self._send_error(500, f"the answerer failed: {exc!r}")
             return
+        self.owner._count_answer()  # before it is sent: a client that has its answer finds it counted
         self._send_json(200, reply)
-        self.owner._count_answer()
 
     def _apply(self, fault: Fault) -> bool:
         """Carry out a fault; True when the request should then be answered normally."""

@@ -24,7 +24,6 @@ import pytest
 
 from pytest_convcode.errors import InfrastructureError, UsageError
 from pytest_convcode.models import server as process
-from pytest_convcode.models import vllm
 from pytest_convcode.models.vllm import ServeOptions, VllmServer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc: Linux")

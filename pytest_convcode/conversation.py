@@ -16,7 +16,7 @@ import asyncio
 import concurrent.futures
 import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar, get_args
@@ -276,7 +276,7 @@ class Conversations:
         others reuse it."""
         shared = self._first.get(problem.task_id)
         if shared is None:
-            messages = (Message("user", self.tester.statement(problem)),)
+            messages = turn_messages(self.tester.statement(problem), ())
             self._first[problem.task_id] = asyncio.ensure_future(self._attempt(problem, 0, messages))
             return await self._first[problem.task_id]
         turn = await shared
@@ -284,11 +284,9 @@ class Conversations:
 
     async def _next_turn(self, problem: Problem, history: list[tuple[Turn, Feedback, Answer | None]]) -> Turn:
         shown = history if self.options.context == "full" else history[-1:]
-        messages = [Message("user", self.tester.statement(problem))]
-        for turn, feedback, _ in shown:
-            messages.append(Message("assistant", f"```python\n{turn.program.strip()}\n```"))
-            messages.append(Message("user", feedback.message()))
-        attempt = await self._attempt(problem, len(history), tuple(messages))
+        programs = [(turn.program, feedback) for turn, feedback, _ in shown]
+        messages = turn_messages(self.tester.statement(problem), programs)
+        attempt = await self._attempt(problem, len(history), messages)
         _, feedback, user_answer = history[-1]
         return replace(attempt, feedback=feedback, user_answer=user_answer)
 
@@ -331,6 +329,16 @@ class Conversations:
                 ask=ask,
             )
         return Feedback(compilation, execution, user), answered[-1] if answered else None
+
+
+def turn_messages(statement: str, shown: Sequence[tuple[str, Feedback]]) -> tuple[Message, ...]:
+    """What a turn sends: the task, then each earlier program shown with the feedback on it
+    (ConvCodeBench's turns show the reference's program and the feedback logged on it)."""
+    messages = [Message("user", statement)]
+    for program, feedback in shown:
+        messages.append(Message("assistant", f"```python\n{program.strip()}\n```"))
+        messages.append(Message("user", feedback.message()))
+    return tuple(messages)
 
 
 def _fail_all(results: list[concurrent.futures.Future[TurnResult]], exc: BaseException) -> None:

@@ -14,55 +14,36 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .feedback import compilation_feedback
-from .reference_log import SETTINGS, TURNS, ReferenceLog, ReferenceTurn
 
+ITERATIONS = 10  # ITER=1..10
 FIELDS = ("task_id", "previous_code", "compilation_feedback", "execution_feedback", "verbal_feedback", "label")
 INSTALL = "pip install 'pytest-convcode[convcodebench]'"
 
+Entry = Mapping[str, str]  # the six FIELDS
 
-def read_official_log(spec: str, tasks: Collection[str], settings: Collection[str]) -> ReferenceLog:
-    """A local parquet file, or "hf:NAME" (a data set on the model hub, or a local folder in its
-    layout), as the reference for these tasks and settings."""
+
+def read_official(spec: str, columns: Collection[str]) -> dict[str, list[dict[str, Entry]]]:
+    """Per column, its ITER=1..10 entries by task id, from a local parquet file or "hf:NAME" (a
+    data set on the model hub, or a local folder in its layout); a UsageError naming the column,
+    ITER or field that is missing."""
     row = _load(spec)
-    turns: dict[tuple[str, str], tuple[ReferenceTurn, ...]] = {}
-    for setting in settings:
-        column = SETTINGS[setting]
+    read: dict[str, list[dict[str, Entry]]] = {}
+    for column in columns:
         iterations = row.get(column)
         if not isinstance(iterations, Mapping):
-            raise UsageError(f"--reference-log {spec}: no column {column} (setting {setting}); {_expected()}")
-        by_turn = [_entries(spec, column, iterations, turn) for turn in range(1, TURNS + 1)]
-        for task in tasks:
-            turns[(task, setting)] = tuple(
-                _reference_turn(spec, column, turn, task, entries) for turn, entries in enumerate(by_turn, 1)
-            )
-    return ReferenceLog(source=spec, model="", turns=turns)
+            raise UsageError(f"--reference-log {spec}: no column {column}; {_expected()}")
+        read[column] = [_entries(spec, column, iterations, turn) for turn in range(1, ITERATIONS + 1)]
+    return read
 
 
-def write_official_log(log: ReferenceLog, out: Path) -> None:
-    """The log in the official format: one column per setting it holds."""
+def write_official(columns: Mapping[str, Sequence[Sequence[Entry]]], out: Path) -> None:
+    """One row: per column, ITER=i from its i-th list of entries."""
     datasets = _datasets()
-    settings = {setting for _, setting in log.turns}
-    row: dict[str, dict[str, list[dict[str, str]]]] = {}
-    for setting, column in SETTINGS.items():
-        if setting not in settings:
-            continue
-        conversations = [(task, turns) for (task, at), turns in sorted(log.turns.items()) if at == setting]
-        row[column] = {
-            f"ITER={index + 1}": [_entry(task, turns[index]) for task, turns in conversations] for index in range(TURNS)
-        }
-    datasets.Dataset.from_list([row]).to_parquet(str(out))
-
-
-def _entry(task: str, turn: ReferenceTurn) -> dict[str, str]:
-    return {
-        "task_id": task,
-        "previous_code": turn.code,
-        "compilation_feedback": compilation_feedback(turn.code),
-        "execution_feedback": turn.execution,
-        "verbal_feedback": turn.verbal,
-        "label": str(turn.passed),
+    row = {
+        column: {f"ITER={turn}": [dict(entry) for entry in entries] for turn, entries in enumerate(iterations, 1)}
+        for column, iterations in columns.items()
     }
+    datasets.Dataset.from_list([row]).to_parquet(str(out))
 
 
 def _load(spec: str) -> Mapping[str, Any]:
@@ -89,12 +70,12 @@ def _load(spec: str) -> Mapping[str, Any]:
     return row
 
 
-def _entries(spec: str, column: str, iterations: Mapping[str, Any], turn: int) -> dict[str, Mapping[str, Any]]:
+def _entries(spec: str, column: str, iterations: Mapping[str, Any], turn: int) -> dict[str, Entry]:
     """ITER=turn's entries by task id, each checked for the six string fields."""
     entries = iterations.get(f"ITER={turn}")
     if not isinstance(entries, Sequence):
         raise UsageError(f"--reference-log {spec}: {column} has no ITER={turn}; {_expected()}")
-    by_task: dict[str, Mapping[str, Any]] = {}
+    by_task: dict[str, Entry] = {}
     for entry in entries:
         wrong = [name for name in FIELDS if not isinstance(entry, Mapping) or not isinstance(entry.get(name), str)]
         if wrong:
@@ -106,26 +87,9 @@ def _entries(spec: str, column: str, iterations: Mapping[str, Any], turn: int) -
     return by_task
 
 
-def _reference_turn(
-    spec: str, column: str, turn: int, task: str, entries: Mapping[str, Mapping[str, Any]]
-) -> ReferenceTurn:
-    entry = entries.get(task)
-    if entry is None:
-        raise UsageError(
-            f"--reference-log {spec}: {column} ITER={turn} has no {task}; "
-            "use a reference log that covers every task of the run (or select fewer tasks with -k)"
-        )
-    return ReferenceTurn(
-        code=entry["previous_code"],
-        passed=None,
-        execution=entry["execution_feedback"],
-        verbal=entry["verbal_feedback"],
-    )
-
-
 def _expected() -> str:
     return (
-        f"expected one row with struct columns of ITER=1..ITER={TURNS}, "
+        f"expected one row with struct columns of ITER=1..ITER={ITERATIONS}, "
         f"each a list of {{{', '.join(FIELDS)}}} (docs/conversation-log.md)"
     )
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .official_log import ITERATIONS, Entry, read_official
 
-TURNS = 10  # the reference's turns 0..9 feed the target's turns 1..10
+TURNS = ITERATIONS  # the reference's turns 0..9 feed the target's turns 1..10 (ITER=1..10)
 
 # our setting id -> the official format's column: the five settings with a simulated user
 SETTINGS: dict[str, str] = {
@@ -64,10 +65,35 @@ def load_reference_log(spec: str, tasks: Collection[str], settings: Collection[s
             f"use one of {', '.join(SETTINGS)}"
         )
     if spec.startswith("hf:") or not Path(spec).is_dir():
-        from .official_log import read_official_log
-
         return read_official_log(spec, tasks, settings)
     return read_run_folder(Path(spec), tasks, settings)
+
+
+def read_official_log(spec: str, tasks: Collection[str], settings: Collection[str]) -> ReferenceLog:
+    """The official format (official_log.py): ITER=j+1 is the reference's turn j. Its ``label``
+    is not trusted (passed None): the kind judges the code again."""
+    columns = read_official(spec, [SETTINGS[setting] for setting in settings])
+    turns = {
+        (task, setting): tuple(
+            _official_turn(spec, SETTINGS[setting], iteration, task, entries)
+            for iteration, entries in enumerate(columns[SETTINGS[setting]], 1)
+        )
+        for task in tasks
+        for setting in settings
+    }
+    return ReferenceLog(source=spec, model="", turns=turns)
+
+
+def _official_turn(spec: str, column: str, iteration: int, task: str, entries: Mapping[str, Entry]) -> ReferenceTurn:
+    entry = entries.get(task)
+    if entry is None:
+        raise UsageError(
+            f"--reference-log {spec}: {column} ITER={iteration} has no {task}; "
+            "use a reference log that covers every task of the run (or select fewer tasks with -k)"
+        )
+    return ReferenceTurn(
+        code=entry["previous_code"], passed=None, execution=entry["execution_feedback"], verbal=entry["verbal_feedback"]
+    )
 
 
 def read_run_folder(folder: Path, tasks: Collection[str], settings: Collection[str]) -> ReferenceLog:

@@ -31,7 +31,7 @@ def read_official(spec: str, columns: Collection[str]) -> dict[str, list[dict[st
     for column in columns:
         iterations = row.get(column)
         if not isinstance(iterations, Mapping):
-            raise UsageError(f"--reference-log {spec}: no column {column}; {_expected()}")
+            raise UsageError(f"reference log {spec}: no column {column}; {_expected()}")
         read[column] = [_entries(spec, column, iterations, turn) for turn in range(1, ITERATIONS + 1)]
     return read
 
@@ -39,6 +39,7 @@ def read_official(spec: str, columns: Collection[str]) -> dict[str, list[dict[st
 def write_official(columns: Mapping[str, Sequence[Sequence[Entry]]], out: Path) -> None:
     """One row: per column, ITER=i from its i-th list of entries."""
     datasets = _datasets()
+    out.parent.mkdir(parents=True, exist_ok=True)
     row = {
         column: {f"ITER={turn}": [dict(entry) for entry in entries] for turn, entries in enumerate(iterations, 1)}
         for column, iterations in columns.items()
@@ -56,16 +57,16 @@ def _load(spec: str) -> Mapping[str, Any]:
             data = datasets.load_dataset("parquet", data_files=spec, split="train")
         else:
             raise UsageError(
-                f"--reference-log {spec}: no such file or folder; give a ConvCodeWorld run folder, "
+                f"reference log {spec}: no such file or folder; give a ConvCodeWorld run folder, "
                 "an official-format parquet file, or hf:NAME"
             )
     except UsageError:
         raise
     except Exception as exc:  # datasets raises many kinds: missing, offline, not parquet
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--reference-log {spec}: could not be read ({message}); {_expected()}") from None
+        raise UsageError(f"reference log {spec}: could not be read ({message}); {_expected()}") from None
     if len(data) != 1:
-        raise UsageError(f"--reference-log {spec}: {len(data)} rows, not 1; {_expected()}")
+        raise UsageError(f"reference log {spec}: {len(data)} rows, not 1; {_expected()}")
     row: Mapping[str, Any] = data[0]
     return row
 
@@ -74,13 +75,13 @@ def _entries(spec: str, column: str, iterations: Mapping[str, Any], turn: int) -
     """ITER=turn's entries by task id, each checked for the six string fields."""
     entries = iterations.get(f"ITER={turn}")
     if not isinstance(entries, Sequence):
-        raise UsageError(f"--reference-log {spec}: {column} has no ITER={turn}; {_expected()}")
+        raise UsageError(f"reference log {spec}: {column} has no ITER={turn}; {_expected()}")
     by_task: dict[str, Entry] = {}
     for entry in entries:
         wrong = [name for name in FIELDS if not isinstance(entry, Mapping) or not isinstance(entry.get(name), str)]
         if wrong:
             raise UsageError(
-                f"--reference-log {spec}: {column} ITER={turn} has an entry without the string field {wrong[0]}; "
+                f"reference log {spec}: {column} ITER={turn} has an entry without the string field {wrong[0]}; "
                 f"{_expected()}"
             )
         by_task[entry["task_id"]] = entry
@@ -100,4 +101,5 @@ def _datasets() -> Any:
         import datasets
     except ImportError:
         raise UsageError(f"the official ConvCodeBench format needs the datasets library: {INSTALL}") from None
+    datasets.disable_progress_bars()  # one small row: its bars would only clutter pytest's output
     return datasets

@@ -50,7 +50,7 @@ class ReferenceLog:
             return self.turns[(task_id, setting)]
         except KeyError:
             raise UsageError(
-                f"--reference-log {self.source}: no conversation of {task_id} in setting {setting}; "
+                f"reference log {self.source}: no conversation of {task_id} in setting {setting}; "
                 "use a reference log that covers the tasks and settings of the run"
             ) from None
 
@@ -88,7 +88,7 @@ def _official_turn(spec: str, column: str, iteration: int, task: str, entries: M
     entry = entries.get(task)
     if entry is None:
         raise UsageError(
-            f"--reference-log {spec}: {column} ITER={iteration} has no {task}; "
+            f"reference log {spec}: {column} ITER={iteration} has no {task}; "
             "use a reference log that covers every task of the run (or select fewer tasks with -k)"
         )
     return ReferenceTurn(
@@ -96,20 +96,24 @@ def _official_turn(spec: str, column: str, iteration: int, task: str, entries: M
     )
 
 
-def read_run_folder(folder: Path, tasks: Collection[str], settings: Collection[str]) -> ReferenceLog:
-    """A ConvCodeWorld run's conversations/*.jsonl as the reference (docs/conversation-log.md)."""
+def read_run_folder(
+    folder: Path, tasks: Collection[str] | None = None, settings: Collection[str] | None = None
+) -> ReferenceLog:
+    """A ConvCodeWorld run's conversations/*.jsonl as the reference (docs/conversation-log.md):
+    these tasks and settings, or (None) every task and setting of the five that it logged."""
     lines: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
     model = ""
     for entry in _log_lines(folder):
         key = (entry["task_id"], entry["setting"])
-        if key[0] in tasks and key[1] in settings:
+        if (tasks is None or key[0] in tasks) and key[1] in (SETTINGS if settings is None else settings):
             lines.setdefault(key, {})[entry["turn"]] = entry
             model = model or entry.get("model", "")
-    turns = {
-        (task, setting): _conversation(folder, task, setting, lines.get((task, setting), {}))
-        for task in tasks
-        for setting in settings
-    }
+    wanted = [
+        (task, setting)
+        for task in (sorted({task for task, _ in lines}) if tasks is None else tasks)
+        for setting in (sorted({setting for _, setting in lines}) if settings is None else settings)
+    ]
+    turns = {key: _conversation(folder, *key, lines.get(key, {})) for key in wanted}
     return ReferenceLog(source=str(folder), model=model, turns=turns)
 
 
@@ -118,7 +122,7 @@ def _log_lines(folder: Path) -> Iterator[dict[str, Any]]:
     files = sorted((folder / "conversations").glob("*.jsonl"))
     if not files:
         raise UsageError(
-            f"--reference-log {folder}: no conversations/*.jsonl; "
+            f"reference log {folder}: no conversations/*.jsonl; "
             "give the folder of a ConvCodeWorld run (reports/<run-id>) or an official-format parquet file"
         )
     for path in files:
@@ -130,7 +134,7 @@ def _log_lines(folder: Path) -> Iterator[dict[str, Any]]:
                     entry = json.loads(line)
                     _check_line(entry)
                 except (ValueError, TypeError, KeyError) as exc:
-                    raise UsageError(f"--reference-log {path}:{number}: {exc}; not a conversation log line") from None
+                    raise UsageError(f"reference log {path}:{number}: {exc}; not a conversation log line") from None
                 yield entry
 
 
@@ -172,6 +176,6 @@ def _turn(folder: Path, task: str, setting: str, lines: dict[int, dict[str, Any]
         return lines[index]
     except KeyError:
         raise UsageError(
-            f"--reference-log {folder}: {task} in setting {setting} has no turn {index}; "
+            f"reference log {folder}: {task} in setting {setting} has no turn {index}; "
             f"use a ConvCodeWorld run with --max-turns {TURNS} or more that covers every task and setting of this run"
         ) from None

@@ -100,14 +100,21 @@ def read_run_folder(
     folder: Path, tasks: Collection[str] | None = None, settings: Collection[str] | None = None
 ) -> ReferenceLog:
     """A ConvCodeWorld run's conversations/*.jsonl as the reference (docs/conversation-log.md):
-    these tasks and settings, or (None) every task and setting of the five that it logged."""
-    lines: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    these tasks and settings, or (None) every task and setting of the five that it logged.
+
+    A run resumed under its --run-id logs its conversations again from turn 0: of a
+    conversation's attempts, the one that got furthest is read (the latest of equals)."""
+    attempts: dict[tuple[str, str], list[dict[int, dict[str, Any]]]] = {}
     model = ""
     for entry in _log_lines(folder):
         key = (entry["task_id"], entry["setting"])
         if (tasks is None or key[0] in tasks) and key[1] in (SETTINGS if settings is None else settings):
-            lines.setdefault(key, {})[entry["turn"]] = entry
+            tries = attempts.setdefault(key, [])
+            if not tries or entry["turn"] in tries[-1]:
+                tries.append({})
+            tries[-1][entry["turn"]] = entry
             model = model or entry.get("model", "")
+    lines = {key: max(reversed(tries), key=_progress) for key, tries in attempts.items()}
     wanted = [
         (task, setting)
         for task in (sorted({task for task, _ in lines}) if tasks is None else tasks)
@@ -115,6 +122,10 @@ def read_run_folder(
     ]
     turns = {key: _conversation(folder, *key, lines.get(key, {})) for key in wanted}
     return ReferenceLog(source=str(folder), model=model, turns=turns)
+
+
+def _progress(attempt: dict[int, dict[str, Any]]) -> tuple[bool, int]:
+    return any(entry["passed"] for entry in attempt.values()), len(attempt)
 
 
 def _log_lines(folder: Path) -> Iterator[dict[str, Any]]:

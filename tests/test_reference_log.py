@@ -145,6 +145,23 @@ def test_run_folder_reads_only_the_tasks_and_settings_asked_for(tmp_path: Path) 
     assert log.conversation("T/1", NOVICE)[3].passed is True
 
 
+def test_run_folder_of_a_resumed_run_reads_the_attempt_that_got_furthest(tmp_path: Path) -> None:
+    """A resumed run logs its conversations again from turn 0, in whichever worker's file."""
+    killed = _conversation("T/1", FULL, solved_at=None)[:3]
+    for line in killed:
+        line["program"] = "killed"
+    resumed = _conversation("T/1", FULL, solved_at=4)
+    folder = _run_folder(tmp_path, killed, resumed, files=1)
+    # T/2: its whole conversation, then a resumed attempt killed at turn 1, in the same file
+    killed_again = [{**line, "task_id": "T/2"} for line in killed[:2]]
+    (folder / "conversations" / "convcodeworld-gw1.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in [*_conversation("T/2", FULL, solved_at=2), *killed_again])
+    )
+    log = read_run_folder(folder, ["T/1", "T/2"], [FULL])
+    assert [turn.code for turn in log.conversation("T/1", FULL)] == [f"t{j} = {j}" for j in range(5)] + ["t4 = 4"] * 5
+    assert [turn.code for turn in log.conversation("T/2", FULL)] == [f"t{j} = {j}" for j in range(3)] + ["t2 = 2"] * 7
+
+
 @pytest.mark.parametrize(
     ("conversations", "expected"),
     [

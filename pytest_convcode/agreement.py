@@ -16,8 +16,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from .errors import UsageError
 from .feedback import ALL_SETTINGS
@@ -214,6 +218,14 @@ def format_agreement(result: Agreement) -> str:
     return "\n".join(lines).lstrip("\n")
 
 
+def render_html(result: Agreement) -> str:
+    """The same tables as one self-contained page, in the HTML report's style (its template folder)."""
+    loader = jinja2.PackageLoader("pytest_convcode.report", "templates")
+    environment = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    css = (resources.files("pytest_convcode.report") / "templates" / "report.css").read_text(encoding="utf-8")
+    return environment.get_template("agreement.html.j2").render(result=result, css=Markup(css))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the agreement; 0 when printed, 2 (one line on stderr) when an input is not a run of either."""
     parser = argparse.ArgumentParser(
@@ -224,12 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders (or their summary.json) of both benchmarks"
     )
+    parser.add_argument("--html", type=Path, metavar="OUT", help="also write the tables as an HTML page")
     args = parser.parse_args(argv)
     try:
-        print(format_agreement(agreement([read_run(path) for path in args.runs])))
+        result = agreement([read_run(path) for path in args.runs])
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(format_agreement(result))
+    if args.html:
+        args.html.write_text(render_html(result), encoding="utf-8")
+        print(f"wrote {args.html}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,23 @@ def test_of_several_runs_of_one_model_and_benchmark_the_newest_counts_with_a_not
     [setting] = agreement([read_run(path) for path in [newer, older, *paths]]).settings
     assert [row.model for row in setting.rows] == ["b", "a", "c"]
     assert setting.spearman == pytest.approx(-0.5)
+
+
+def test_html_shows_the_same_tables_escaped_and_fetches_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = runs(
+        tmp_path, {"<b>ig": 30.0, "mid": 20.0, "small": 10.0, "solo": 5.0}, {"<b>ig": 3.0, "mid": 2.0, "small": 1.0}
+    )
+    out = tmp_path / "agreement.html"
+    status, printed, _ = run_main([*paths, Path(f"--html={out}")], capsys)
+    page = out.read_text()
+    assert status == 0 and printed.endswith(f"wrote {out}\n")
+    assert f"<h2>{EXPERT_LABEL}</h2>\n<p>Spearman 1.000, Kendall&#39;s tau 1.000 over 3 models</p>" in page
+    rows = re.findall(r"<tr><td>(.*?)</td><td class=\"num\">(.*?)</td><td class=\"num\">(\d+)</td>", page)
+    assert rows == [("&lt;b&gt;ig", "30.0", "1"), ("mid", "20.0", "2"), ("small", "10.0", "3")]
+    assert f"left out: solo: ConvCodeWorld run only ({tmp_path / 'ccw-solo' / 'summary.json'})" in page
+    assert "<script" not in page and "default-src 'none'" in page
 
 
 def test_a_summary_json_file_is_taken_as_its_run(tmp_path: Path) -> None:

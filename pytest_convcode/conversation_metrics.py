@@ -176,6 +176,17 @@ def convcodebench_recall(tasks: Iterable[tuple[Sequence[bool], Sequence[bool]]],
     return _mean_x100([float(convcodebench_rank(ref, tgt, max_turns) is not None) for ref, tgt in tasks])
 
 
+def convcodebench_pass_at_turn(
+    tasks: Sequence[tuple[Sequence[bool], Sequence[bool]]], max_turns: int = MAX_TURNS
+) -> list[float]:
+    """ConvCodeBench's per-turn pass@1, x100, for turns 0..max_turns: a task counts at turn k when
+    the target's code passed there or the reference's turn 0 did (``tgt_k or ref_0``), as the
+    original's table has it: not cumulative, so it may fall."""
+    if not tasks:
+        raise ValueError("no tasks to score")
+    return [100.0 * sum(_at(tgt, k) or _at(ref, 0) for ref, tgt in tasks) / len(tasks) for k in range(max_turns + 1)]
+
+
 # ---------------------------------------------------------------- a run's records
 
 
@@ -215,3 +226,48 @@ def summarize_conversations(records: Iterable[Mapping[str, Any]]) -> dict[str, d
 
 def _scores(first_turns: list[int | None], max_turns: int) -> dict[str, Any]:
     return score_conversations(first_turns, max_turns).to_json() if first_turns else {"tasks": 0}
+
+
+def summarize_convcodebench(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per suite and setting ("bigcodebench cf-ef_full-expert"): ConvCodeBench's MRR, Recall and
+    per-turn pass@1 beside the target's own turn-0 pass@1, from each turn record's
+    ``target_passed`` (tgt_k), ``reference_passed`` (ref_(k-1)) and ``settled``. A settled turn
+    counts as passed (its code is the reference's passing one); a turn not selected, or one that
+    errored, as not passed."""
+    target: dict[str, dict[str, dict[int, bool]]] = defaultdict(lambda: defaultdict(dict))
+    reference: dict[str, dict[str, dict[int, bool]]] = defaultdict(lambda: defaultdict(dict))
+    last_turn: dict[str, int] = defaultdict(int)
+    first: dict[str, Mapping[str, Any]] = {}
+    errors: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        group = f"{record['suite']} {record['setting']}"
+        task, turn = record["task_id"], record["turn"]
+        first.setdefault(group, record)
+        last_turn[group] = max(last_turn[group], turn)
+        if record["outcome"] == "error":
+            errors[group].add(task)
+        target[group][task][turn] = bool(record.get("target_passed") or record.get("settled"))
+        if turn > 0 and record.get("reference_passed") is not None:
+            reference[group][task][turn - 1] = bool(record["reference_passed"])
+    summary: dict[str, dict[str, Any]] = {}
+    for group in sorted(last_turn):
+        turns = last_turn[group]
+        tasks = [
+            (
+                [reference[group][task].get(j, False) for j in range(turns)],
+                [tgt.get(k, False) for k in range(turns + 1)],
+            )
+            for task, tgt in target[group].items()
+        ]
+        summary[group] = {
+            "setting": first[group]["setting"],
+            "reference": first[group].get("reference", ""),
+            "turns": turns,
+            "mrr": report(convcodebench_mrr(tasks, turns)),
+            "recall": report(convcodebench_recall(tasks, turns)),
+            "pass_at_turn": [report(value) for value in convcodebench_pass_at_turn(tasks, turns)],
+            "turn0": report(_mean_x100([float(_at(tgt, 0)) for _, tgt in tasks])),
+            "tasks": len(tasks),
+            "errors": len(errors[group]),
+        }
+    return summary

@@ -2,10 +2,11 @@
 about score groups and problems.
 
 Every record names its suite kind in ``kind`` (``kinds/``): ``single`` (a task and sample judged
-in one turn), ``conversation`` (a turn of a conversation in a feedback setting) or ``reasoning``
-(a prediction in one mode). Readers go by that field, never by which other fields a record holds;
-only records written before the field existed (by pytest-convcode 0.1, read back by ``--compare``
-or the report) are told apart by their fields, in ``kind_of``.
+in one turn), ``conversation`` (a turn of a conversation in a feedback setting), ``convcodebench``
+(a turn answered from a frozen reference conversation) or ``reasoning`` (a prediction in one
+mode). Readers go by that field, never by which other fields a record holds; only records
+written before the field existed (by pytest-convcode 0.1, read back by ``--compare`` or the
+report) are told apart by their fields, in ``kind_of``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 SINGLE, CONVERSATION, REASONING = "single", "conversation", "reasoning"
+CONVCODEBENCH = "convcodebench"  # a turn answered from a frozen reference conversation
 Record = Mapping[str, Any]
 R = TypeVar("R", bound=Record)
 
@@ -35,6 +37,8 @@ FORMATS: dict[str, RecordFormat] = {
     SINGLE: RecordFormat(),
     CONVERSATION: RecordFormat(variant="setting", conversational=True),
     REASONING: RecordFormat(variant="mode", grouped_by_variant=True),
+    # a turn passes on its own (the target's code, or settled by the reference): its "solved_at"
+    CONVCODEBENCH: RecordFormat(variant="setting", conversational=True),
 }
 
 

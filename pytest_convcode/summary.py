@@ -65,6 +65,7 @@ def build_summary(
         "scores": sections.get("scores", {}),
         "conversations": sections.get("conversations", {}),
         "features": sections.get("features", {}),
+        **({"convcodebench": sections["convcodebench"]} if "convcodebench" in sections else {}),
         "generation": generation_totals(records),
     }
     if baseline is not None:

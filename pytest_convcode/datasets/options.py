@@ -54,6 +54,11 @@ class DataOptions:
         help="CodeGlance: the API documentation file for --prompt rag (default: <Set>_RAG_result_total.json "
         "beside the data file)",
     )
+    reference_log: str | None = option(
+        "--reference-log",
+        help="ConvCodeBench: the frozen reference conversations: a ConvCodeWorld run folder (reports/<run-id>), "
+        "an official-format parquet file, or hf:NAME from the model hub",
+    )
 
     @property
     def source(self) -> DataSource:

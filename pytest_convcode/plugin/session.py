@@ -20,7 +20,7 @@ from ..errors import UsageError
 from ..feedback import Setting, parse_settings
 from ..generation import GenerationOptions
 from ..judging import JudgeOptions, SandboxOptions
-from ..kinds import Suite, SuiteKind, kind_for
+from ..kinds import KINDS, Suite, SuiteKind, kind_for
 from ..models import ModelSettings, project_aliases
 from ..models.endpoint import EndpointModel
 from ..models.options import ModelOptions
@@ -48,12 +48,23 @@ class Run:
             if name is None:
                 raise UsageError(f"{module.__file__}: a suite module must set SUITE = '<data set>'")
             settings = self.settings(getattr(module, "FEEDBACK", None))
-            kind = kind_for(name, settings)
+            kind = self._kind(module, name, settings)
             key = (name, kind.name)
             if key not in self._suites:
                 self._suites[key] = kind.open(self.services, name)
             self._modules[module.__name__] = (kind, self._suites[key], settings)
         return self._modules[module.__name__]
+
+    @staticmethod
+    def _kind(module: ModuleType, name: str, settings: tuple[Setting, ...] | None) -> SuiteKind:
+        """The kind a suite module names outright (``KIND = "convcodebench"``), else its data set's."""
+        named = getattr(module, "KIND", None)
+        if named is None:
+            return kind_for(name, settings)
+        try:
+            return KINDS.get(named)
+        except UnknownNameError as exc:
+            raise UsageError(f"{module.__file__}: {exc}") from None
 
     def settings(self, module_default: str | None) -> tuple[Setting, ...] | None:
         """The settings to converse in: --feedback's, else the suite module's ``FEEDBACK``;

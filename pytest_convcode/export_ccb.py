@@ -5,8 +5,9 @@ that others can score their models against it as against the published logs."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import UsageError
@@ -21,22 +22,23 @@ def export(run_dir: Path, out: Path) -> ReferenceLog:
     log = read_run_folder(run_dir)
     if not log.turns:
         raise UsageError(f"{run_dir}: no conversation in the settings {', '.join(SETTINGS)}; nothing to export")
+    compiled = functools.cache(compilation_feedback)  # turn 0 is shared by the settings, a solved turn repeated
     columns: dict[str, list[list[Entry]]] = {}
     for setting, column in SETTINGS.items():
         tasks = sorted(task for task, at in log.turns if at == setting)
         if tasks:
             columns[column] = [
-                [_entry(task, log.turns[(task, setting)][turn]) for task in tasks] for turn in range(TURNS)
+                [_entry(task, log.turns[(task, setting)][turn], compiled) for task in tasks] for turn in range(TURNS)
             ]
     write_official(columns, out)
     return log
 
 
-def _entry(task: str, turn: ReferenceTurn) -> Entry:
+def _entry(task: str, turn: ReferenceTurn, compiled: Callable[[str], str]) -> Entry:
     return {
         "task_id": task,
         "previous_code": turn.code,
-        "compilation_feedback": compilation_feedback(turn.code),
+        "compilation_feedback": compiled(turn.code),
         "execution_feedback": turn.execution,
         "verbal_feedback": turn.verbal,
         "label": str(turn.passed),

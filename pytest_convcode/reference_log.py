@@ -115,12 +115,13 @@ def read_run_folder(
             tries[-1][entry["turn"]] = entry
             model = model or entry.get("model", "")
     lines = {key: max(reversed(tries), key=_progress) for key, tries in attempts.items()}
-    wanted = [
-        (task, setting)
-        for task in (sorted({task for task, _ in lines}) if tasks is None else tasks)
-        for setting in (sorted({setting for _, setting in lines}) if settings is None else settings)
-    ]
-    turns = {key: _conversation(folder, *key, lines.get(key, {})) for key in wanted}
+    tasks = sorted({task for task, _ in lines}) if tasks is None else tasks
+    settings = sorted({setting for _, setting in lines}) if settings is None else settings
+    turns = {
+        (task, setting): _conversation(folder, task, setting, lines.get((task, setting), {}))
+        for task in tasks
+        for setting in settings
+    }
     return ReferenceLog(source=str(folder), model=model, turns=turns)
 
 

@@ -17,6 +17,13 @@ from pytest_convcode.export_ccb import main as export_main
 from pytest_convcode.official_log import FIELDS
 from pytest_convcode.reference_log import SETTINGS, ReferenceLog, ReferenceTurn, load_reference_log, read_run_folder
 
+
+@pytest.fixture(autouse=True)
+def _datasets_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_dataset copies each file it reads into its cache: the tests' go to their own folder."""
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+
+
 FULL = "cf-ef_full-expert"
 NOVICE = "cf-ef_partial-novice"
 

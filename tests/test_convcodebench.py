@@ -1,5 +1,5 @@
 """ConvCodeBench: scores from hand-built turn records (every branch of the rule, figures by hand),
-the turn a target is sent, and end to end: a scripted ConvCodeWorld run of model A is the frozen
+and end to end: a scripted ConvCodeWorld run of model A is the frozen
 reference of model B, read from its run folder and from the official parquet format, with no
 request to the simulated user."""
 
@@ -14,6 +14,7 @@ import pytest
 from test_conversations import BIGCODEBENCH, EXPERT_ADVICE, WRONG, messages, user
 
 from pytest_convcode.conversation_metrics import summarize_convcodebench
+from pytest_convcode.export_ccb import export
 from pytest_convcode.kinds.frozen_conversations import convcodebench_scores
 from pytest_convcode.testing.openai_server import OpenAIServer
 
@@ -159,6 +160,14 @@ def test_a_convcodeworld_run_is_the_frozen_reference_of_another_model(
     assert entry["pass_at_turn"] == [0.0, 50.0] + [100.0] * 9  # turn 1: 16 alone; then settled
     assert entry["reference"].endswith("reports/ccw") and entry["label"] == "CF+expert"
     assert summary(pytester, "ccb")["settings"]["reference_log"] == "reports/ccw"
+
+    # the same reference in the official format, whose statuses are not trusted: judged here again
+    export(pytester.path / "reports/ccw", pytester.path / "ccw.parquet")
+    again = run(pytester, server, "b", "ccb-parquet", "test_convcodebench.py", "--reference-log=ccw.parquet")
+    again.assert_outcomes(passed=1 + 2 * 9, failed=2 + 1)
+    official = summary(pytester, "ccb-parquet")["convcodebench"]["bigcodebench cf-expert"]
+    assert {**official, "reference": ""} == {**entry, "reference": ""} and official["reference"] == "ccw.parquet"
+    assert {model_of(b) for b in server.requests[asked_before:]} == {"b"}
 
 
 def test_a_convcodebench_run_without_a_reference_log_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -30,7 +30,11 @@ def export(run_dir: Path, out: Path) -> ReferenceLog:
             columns[column] = [
                 [_entry(task, log.turns[(task, setting)][turn], compiled) for task in tasks] for turn in range(TURNS)
             ]
-    write_official(columns, out)
+    try:
+        write_official(columns, out)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UsageError(f"{out}: could not be written ({reason}); give a file path you can write") from None
     return log
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,23 @@ def test_export_of_a_bad_run_folder_exits_2_with_one_line(tmp_path: Path, capsys
     assert export_main([str(folder), str(tmp_path / "out.parquet")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {folder}: no conversation in the settings cf-ef_partial-novice")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_export_to_a_path_that_cannot_be_written_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _run_folder(tmp_path, _conversation("T/1", FULL, solved_at=0))
+    assert export_main([str(folder), str(tmp_path)]) == 2  # a folder
+    expected = f"error: {tmp_path}: could not be written (Is a directory); give a file path you can write\n"
+    assert capsys.readouterr().err == expected
+
+
+def test_without_the_datasets_library_the_official_format_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets raises ImportError
+    path = tmp_path / "log.parquet"
+    path.write_bytes(b"")
+    assert _error(path) == (
+        "the official ConvCodeBench format needs the datasets library: pip install 'pytest-convcode[convcodebench]'"
+    )

@@ -40,6 +40,8 @@ class ReferenceTurn:
 
 @dataclass(frozen=True)
 class ReferenceLog:
+    """A reference model's conversations, per task and setting: what ConvCodeBench replays."""
+
     source: str  # what was read: a folder, a file, or "hf:NAME"
     model: str  # the reference model's name, where known ("" for the official file)
     turns: Mapping[tuple[str, str], tuple[ReferenceTurn, ...]]  # (task_id, setting) -> turns 0..9
@@ -89,7 +91,7 @@ def _official_turn(spec: str, column: str, iteration: int, task: str, entries: M
     if entry is None:
         raise UsageError(
             f"reference log {spec}: {column} ITER={iteration} has no {task}; "
-            "use a reference log that covers every task of the run (or select fewer tasks with -k)"
+            "use a reference log that covers every task of the run"
         )
     return ReferenceTurn(
         code=entry["previous_code"], passed=None, execution=entry["execution_feedback"], verbal=entry["verbal_feedback"]

@@ -142,6 +142,13 @@ def test_a_convcodeworld_run_is_the_frozen_reference_of_another_model(
     # turn 0 fails for both; turn 1 (A's wrong turn 0 + the logged advice): B fixes 16, not 24;
     # turns 2..10 settled by A's passing turn 1
     bench.assert_outcomes(passed=1 + 2 * 9, failed=2 + 1)
+    bench.stdout.fnmatch_lines(
+        [
+            "convcodebench * tasks * MRR * Recall * turn 0  pass@1 by turn",
+            "bigcodebench cf-expert * 2 * 50.0 * 100.0 * 0.0  0.0 50.0 100.0 *",
+            "reference: reports/ccw",
+        ]
+    )
     asked = server.requests[asked_before:]
     assert {model_of(b) for b in asked} == {"b"}  # not one request to the simulator
     assert len(asked) == 2 + 2  # turns 0 and 1 of each task; turns 2..10 settled without a request

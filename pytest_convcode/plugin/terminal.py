@@ -1,6 +1,6 @@
 """The terminal: a status line of the model's requests while the run waits for them, and at the
 end the score tables (pass@k per score group, MRR / Recall and the pass curve per conversation
-setting, pass@1 by code feature), the comparison and the gates.
+setting, ConvCodeBench's against its frozen reference, pass@1 by code feature), the comparison and the gates.
 
 Every score is strict (an errored item counts as not passed); where a table had errors, the
 scores excluding them follow, headed ``(ran)``, with the tasks that ran.
@@ -244,6 +244,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         _write_scores(tr, summary["scores"])
     if summary["conversations"]:
         _write_conversations(tr, summary["conversations"])
+    if summary.get("convcodebench"):
+        _write_convcodebench(tr, summary["convcodebench"])
     if summary["features"]:
         _write_features(tr, summary["features"])
     ran = f'; "{RAN}": the scores without them' if items["error"] else ""
@@ -315,6 +317,18 @@ def _write_conversations(tr: Any, conversations: dict[str, dict[str, Any]]) -> N
             line += f"{ran['tasks']:>6}{_rates(ran, (11, 13))}"
         curve = " ".join(f"{value:.1f}" for value in entry.get("curve", []))
         tr.write_line(f"{line}  {curve}")
+
+
+def _write_convcodebench(tr: Any, scores: dict[str, dict[str, Any]]) -> None:
+    """ConvCodeBench's MRR and Recall per setting beside the target's own turn-0 pass@1, and the
+    per-turn pass@1 (the target's turn k or the reference's turn 0: not cumulative)."""
+    width = max(len(group) for group in scores) + 2
+    tr.write_line(f"{'convcodebench':<{width}}{'tasks':>6}{'MRR':>7}{'Recall':>8}{'turn 0':>8}  pass@1 by turn")
+    for group, entry in scores.items():
+        turns = " ".join(f"{value:.1f}" for value in entry["pass_at_turn"])
+        tr.write_line(f"{group:<{width}}{entry['tasks']:>6}{_rates(entry)}{entry['turn0']:>8.1f}  {turns}")
+    references = sorted({entry["reference"] for entry in scores.values()})
+    tr.write_line(f"reference: {', '.join(references)}")
 
 
 def _write_features(tr: Any, features: dict[str, dict[str, list[dict[str, Any]]]]) -> None:

@@ -16,6 +16,7 @@ from test_conversations import BIGCODEBENCH, EXPERT_ADVICE, WRONG, messages, use
 from pytest_convcode.conversation_metrics import summarize_convcodebench
 from pytest_convcode.export_ccb import export
 from pytest_convcode.kinds.frozen_conversations import convcodebench_scores
+from pytest_convcode.report.data import load_run
 from pytest_convcode.testing.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,6 +168,13 @@ def test_a_convcodeworld_run_is_the_frozen_reference_of_another_model(
     assert entry["pass_at_turn"] == [0.0, 50.0] + [100.0] * 9  # turn 1: 16 alone; then settled
     assert entry["reference"].endswith("reports/ccw") and entry["label"] == "CF+expert"
     assert summary(pytester, "ccb")["settings"]["reference_log"] == "reports/ccw"
+    # the report: the table and plot, and the viewer's turns that came from the reference
+    html = (pytester.path / "reports/ccb/report.html").read_text()
+    assert 'id="convcodebench-scores"' in html and "ConvCodeBench pass@1 by turn" in html
+    problem = next(p for p in load_run(pytester.path / "reports/ccb").problems if p.task_id == TASKS[1])
+    notes = [turn.reference for turn in problem.turns]
+    assert len(notes) == 11 and not notes[0] and notes[1].startswith("from the reference: its turn 0 program")
+    assert notes[2].startswith("settled by the reference: its turn 1 program passed")
 
     # the same reference in the official format, whose statuses are not trusted: judged here again
     export(pytester.path / "reports/ccw", pytester.path / "ccw.parquet")

@@ -57,6 +57,7 @@ def render_html(run: RunData) -> str:
         ks=ks,
         score_rows=score_rows,
         conversation_rows=conversation_rows,
+        convcodebench_rows=page.convcodebench_table(summary),
         feature_rows=feature_rows,
         # the scores excluding errors, in the tables that had errors
         scores_ran=page.with_errors(score_rows),

@@ -141,6 +141,26 @@ def conversation_table(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def convcodebench_table(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A row per suite and setting of ConvCodeBench: MRR and Recall against the frozen reference,
+    beside the target's own turn-0 pass@1."""
+    groups: Mapping[str, Any] = summary.get("convcodebench") or {}
+    rows = []
+    for group in sorted(groups, key=lambda g: (g.partition(" ")[0], SETTING_ORDER.get(g.partition(" ")[2], 99))):
+        entry = groups[group]
+        cells = {name: _number(entry.get(name)) for name in ("mrr", "recall", "turn0")}
+        rows.append(
+            {
+                "suite": group.partition(" ")[0],
+                "label": entry.get("label", ""),
+                "tasks": entry.get("tasks"),
+                "reference": entry.get("reference", ""),
+                **cells,
+            }
+        )
+    return rows
+
+
 def feature_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Code reasoning scores by code feature: one row per group, feature and bucket, with pass@k
     excluding errors under ``ran``."""
@@ -315,6 +335,12 @@ def charts(run: RunData) -> list[Chart]:
             if bars:
                 title = f"{group}: pass@1 by {feature}"
                 result.append(Chart(title, Markup(plots.bar_chart(bars, title=title, x_label=feature))))
+    bench: Mapping[str, Any] = summary.get("convcodebench") or {}
+    bench_suites = {group.partition(" ")[0] for group in bench}
+    by_turn = {_series_name(g, bench_suites): list(e["pass_at_turn"]) for g, e in bench.items() if "pass_at_turn" in e}
+    if by_turn:
+        title = "ConvCodeBench pass@1 by turn: the model's turn k or the reference's turn 0"
+        result.append(Chart(title, Markup(plots.line_chart(by_turn, title=title, y_label="pass@1 (%)"))))
     if run.conversational:
         turns = max((int(e.get("turns", 0)) for e in conversations.values()), default=0)
         turns = max([turns, *(p.solved_at + 1 for p in run.problems if p.solved_at is not None)])

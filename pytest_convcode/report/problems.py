@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..feedback.settings import ALL_SETTINGS
-from ..records import CONVERSATION, is_conversation, problem_key, variant
+from ..records import CONVCODEBENCH, CONVERSATION, is_conversation, problem_key, variant
 from .diff import unified_diff
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
@@ -34,6 +34,7 @@ class Turn:
     phases: dict[str, Any] = field(default_factory=dict)
     feedback: dict[str, Any] | None = None
     leaked: bool = False
+    reference: str = ""  # ConvCodeBench: what of the turn came from the frozen reference
     reply: str | None = None
     prediction: str | None = None  # code reasoning suites: the model's predicted value
     usage: dict[str, Any] = field(default_factory=dict)
@@ -47,7 +48,7 @@ class Turn:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
-        for name in ("failure", "run_error", "error", "tests", "phases", "leaked", "usage"):
+        for name in ("failure", "run_error", "error", "tests", "phases", "leaked", "reference", "usage"):
             value = getattr(self, name)
             if value:
                 data[name] = value
@@ -117,7 +118,7 @@ def _conversation_problem(
     solved = [r["solved_at"] for r in records.values() if r.get("solved_at") is not None]
     solved_at = min(solved, default=None)
     status = ERROR if any(r["outcome"] == ERROR for r in records.values()) else PASSED if solved else FAILED
-    ran = set(logged) | {t for t, r in records.items() if "program" in r or "error" in r}
+    ran = set(logged) | {t for t, r in records.items() if "program" in r or "error" in r or r.get("settled")}
     turns: list[Turn] = []
     for index in sorted(ran):
         entry, record = logged.get(index), records.get(index, {})
@@ -143,7 +144,11 @@ def _conversation_problem(
             usage=(entry or record).get("usage") or {},
             latency_s=(entry or record).get("latency_s"),
             cached=(entry or record).get("cached"),
+            reference=_from_reference(record, index),
         )
+        if turn.reference:  # answers the reference's program, not the one before it: no diff
+            turns.append(turn)
+            continue
         previous = next((t for t in reversed(turns) if t.program is not None), None)
         if previous is not None and previous.program is not None and program is not None:
             turn.diff_from = previous.index
@@ -151,6 +156,15 @@ def _conversation_problem(
         turns.append(turn)
     key = problem_key({"kind": CONVERSATION, "suite": suite, "task_id": task_id, "setting": setting})
     return Problem(key, key, suite, task_id, setting, None, status, solved_at, turns)
+
+
+def _from_reference(record: dict[str, Any], index: int) -> str:
+    """A ConvCodeBench turn's note: the reference's program it answered, or that settled it."""
+    if record.get("kind") != CONVCODEBENCH or index == 0:
+        return ""
+    if record.get("settled"):
+        return f"settled by the reference: its turn {index - 1} program passed, so the model was not asked"
+    return f"from the reference: its turn {index - 1} program and the feedback logged on it"
 
 
 def build_problems(

@@ -238,6 +238,7 @@
     const article = el("article", { className: "turn " + turn.status, "data-turn": String(turn.turn) },
       el("h3", {}, "Turn " + turn.turn + " · ", el("span", { className: "status " + turn.status, textContent: turn.status }),
         meta ? el("span", { className: "turn-meta", textContent: meta }) : null));
+    if (turn.reference) article.append(el("div", { className: "reference", textContent: turn.reference }));
     if (turn.feedback) article.append(feedbackElement(turn.feedback));
     if (turn.leaked && !(turn.feedback && turn.feedback.leaked)) {
       article.append(el("div", { className: "leak", textContent: "leaked: the user feedback this turn answered shares a run of code with the ground truth" }));

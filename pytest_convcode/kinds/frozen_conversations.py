@@ -109,8 +109,12 @@ class FrozenSuite:
     def start(self, cases: Sequence[TurnCase], everything: bool) -> None:
         """Request every turn the reference does not settle, as far as the log says so already
         (an official log's turns are judged here only as their items run)."""
-        wanted = [c for c in cases if c.turn == 0 or self._turn(c).passed is False]
-        self.services.prefetch([self.request(case) for case in wanted])
+        wanted = {
+            (c.task_id, c.turn, c.turn and c.setting.id): c
+            for c in cases
+            if c.turn == 0 or self._turn(c).passed is False
+        }
+        self.services.prefetch([self.request(case) for case in wanted.values()])  # turn 0 once per task
 
     def cost(self, case: TurnCase) -> float:
         return 0.0

@@ -157,6 +157,10 @@ def test_a_convcodeworld_run_is_the_frozen_reference_of_another_model(
     shown, told = messages(turn1)[1]["content"], messages(turn1)[2]["content"]  # A's turn 0, the logged advice
     assert "def task_func(*args, **kwargs):\n    return None" in shown and EXPERT_ADVICE in told
     assert "print(" not in told  # the log's cut feedback, not the simulator's raw reply
+    # turn 0 is ConvCodeWorld's turn-0 request, so a cache that holds one answers the other
+    coders = [b for b in server.requests if model_of(b) in ("a", "b") and len(messages(b)) == 1]
+    zero = [b["messages"] for b in coders if task_of(b).task_id == TASKS[0]]
+    assert len(zero) == 2 and zero[0] == zero[1]  # A's in its ConvCodeWorld run, B's here
 
     by_turn = {(r["task_id"], r["turn"]): r for r in results(pytester, "ccb")}
     assert {r["kind"] for r in by_turn.values()} == {"convcodebench"}

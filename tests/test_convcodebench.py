@@ -189,8 +189,18 @@ def test_a_convcodeworld_run_is_the_frozen_reference_of_another_model(
     assert {model_of(b) for b in server.requests[asked_before:]} == {"b"}
 
 
-def test_a_convcodebench_run_without_a_reference_log_is_a_usage_error(pytester: pytest.Pytester) -> None:
+def test_without_a_reference_log_every_item_is_skipped_saying_so(pytester: pytest.Pytester) -> None:
+    """As a simulated user's settings are without --user-model: ``pytest suites`` still runs the rest."""
     pytester.makepyfile(test_convcodebench=(ROOT / "suites/convcodebench/test_convcodebench.py").read_text())
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tasks", TASKS[0], "--collect-only")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tasks", TASKS[0], "--max-turns", "1", "-rs")
+    result.assert_outcomes(skipped=5 * 2)
+    result.stdout.fnmatch_lines(["*ConvCodeBench replays a frozen reference: give --reference-log=*"])
+
+
+def test_a_reference_log_that_misses_a_task_is_a_usage_error(pytester: pytest.Pytester, server: OpenAIServer) -> None:
+    pytester.makepyfile(test_convcodebench=(ROOT / "suites/convcodebench/test_convcodebench.py").read_text())
+    (pytester.path / "ref/conversations").mkdir(parents=True)
+    (pytester.path / "ref/conversations/bigcodebench-main.jsonl").write_text("")
+    result = run(pytester, server, "b", "x", "--reference-log=ref")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*ConvCodeBench replays a frozen reference: give --reference-log=*"])
+    result.stderr.fnmatch_lines(["ERROR: reference log ref: BigCodeBench/16 in setting cf-expert has no turn 0; *"])

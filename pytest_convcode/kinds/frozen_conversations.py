@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -159,7 +159,7 @@ class FrozenSuite:
         program = answer.program(request.task) if answer.text else ""
         evaluation = self._evaluate(request.task, program)
         if answer.why:  # no program, or one cut short at max_tokens
-            evaluation = Evaluation(False, explanation=f"the reply held no program: {answer.why}")
+            evaluation = replace(evaluation, explanation=f"the reply held no program: {answer.why}")
         return _Attempt(answer, program, evaluation)
 
     def _evaluate(self, task: Problem, program: str) -> Evaluation:

@@ -25,7 +25,7 @@ from .server import HOST, ServerProcess, free_port
 
 NOT_INSTALLED = (
     "--model gguf: needs llama.cpp's server: pip install 'pytest-convcode[llamacpp]'"
-    " (it builds llama.cpp from source, about 15 minutes on two cores; .ci/run keeps the built wheel)"
+    " (it builds llama.cpp from source: 5 to 15 minutes on two cores)"
 )
 GGUF_MAGIC = b"GGUF"
 FINGERPRINT_BYTES = 1 << 20  # from each end of the file

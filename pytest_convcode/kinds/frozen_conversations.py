@@ -86,7 +86,10 @@ class FrozenSuite:
         problems = ConversationSuite(self.services, self.name).problems()
         spec = self.services.data.reference_log
         if spec:  # without one, every item is skipped saying so (as a simulated user's settings are)
-            self._reference = load_reference_log(spec, [p.task_id for p in problems], [s.id for s in settings])
+            # keys of a dict: in the run's order (a missing task is named as before), and a run folder's
+            # reader asks of each of its lines whether the run has its task (a list: 1140 compares)
+            tasks = dict.fromkeys(p.task_id for p in problems)
+            self._reference = load_reference_log(spec, tasks, [s.id for s in settings])
         turns = range(max_turns + 1)
         return [TurnCase(task, s, t) for task in problems for s in settings for t in turns], []
 

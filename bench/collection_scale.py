@@ -7,7 +7,8 @@ Measures, in one run on this machine, for each grid:
 - ``-n WORKERS`` with every item deselected (so that only collection and scheduling run):
   wall time and each worker's peak memory (VmHWM, read from /proc while it runs);
 and, for ConvCodeBench, ``reference_log.read_run_folder`` on that folder alone, in a process of its
-own: the call's wall time (imports excluded) and the process's peak memory.
+own: the call's wall time (imports excluded) and the process's peak memory. With each, the CPU
+seconds of its processes and the CPU other processes used meanwhile (/proc/stat; 1.0 is a core).
 
     .venv/bin/python bench/collection_scale.py [--workers 2] [--keep]
 """
@@ -35,7 +36,7 @@ READ = """
 import json, sys, time
 from pathlib import Path
 from pytest_convcode.reference_log import read_run_folder
-tasks, settings = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+tasks, settings = dict.fromkeys(json.loads(sys.argv[2])), json.loads(sys.argv[3])  # as the kind asks
 start = time.perf_counter()
 log = read_run_folder(Path(sys.argv[1]), tasks, settings)
 print(time.perf_counter() - start, len(log.turns))
@@ -60,11 +61,30 @@ def peak_kib(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
-def run_watched(args: list[str]) -> tuple[float, int, dict[int, int], str]:
-    """Run a command; return wall time, its own peak memory (KiB, rusage), the peak memory
-    (VmHWM, polled) of each of its processes, and its output. Output goes to a file: a
-    --collect-only lists every item, more than a pipe holds."""
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Run:
+    """What run_watched measured of one command."""
+
+    def __init__(self, wall: float, peak_kib: int, cpu: float, others: float, peaks: dict[int, int], out: str):
+        self.wall, self.peak_kib, self.cpu, self.peaks, self.out = wall, peak_kib, cpu, peaks, out
+        self.others = others  # other processes' CPU over the run, in CPUs (0.5: half a core busy)
+
+    def load(self) -> str:
+        return f"{self.cpu:.1f} CPU s; others {self.others:.2f} CPU"
+
+
+def run_watched(args: list[str]) -> Run:
+    """Run a command; return wall time, its own peak memory (KiB, rusage), its CPU seconds and
+    its children's, other processes' CPU, the peak memory (VmHWM, polled) of each of its
+    processes, and its output. Output goes to a file: a --collect-only lists every item, more
+    than a pipe holds."""
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        busy = busy_seconds()
         start = time.perf_counter()
         proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
         peaks: dict[int, int] = {}
@@ -76,10 +96,12 @@ def run_watched(args: list[str]) -> tuple[float, int, dict[int, int], str]:
                 peaks[child] = max(peaks.get(child, 0), peak_kib(child))
             time.sleep(0.05)
         wall = time.perf_counter() - start
+        busy = busy_seconds() - busy
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
-    return wall, usage.ru_maxrss, peaks, text
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, usage.ru_maxrss, cpu, max(busy - cpu, 0.0) / wall, peaks, text)
 
 
 def last_line(text: str) -> str:
@@ -118,11 +140,14 @@ def write_reference(folder: Path, tasks: list[str]) -> int:
 
 
 def measure(name: str, args: list[str], workers: int) -> None:
-    wall, peak, _, out = run_watched([*PYTEST, *args, "--collect-only"])
-    print(f"{name}, one process, --collect-only: {last_line(out)}; wall {wall:.1f} s; peak {peak / 1024:.0f} MiB")
-    wall, _, peaks, out = run_watched([*PYTEST, *args, "-n", str(workers), "-k", "no_item_has_this_name"])
-    print(f"{name}, -n {workers}, all deselected: {last_line(out)}; wall {wall:.1f} s")
-    peaks_mib = ", ".join(f"{k / 1024:.0f}" for k in sorted(peaks.values(), reverse=True)[: workers + 1])
+    run = run_watched([*PYTEST, *args, "--collect-only"])
+    print(
+        f"{name}, one process, --collect-only: {last_line(run.out)}; wall {run.wall:.1f} s; "
+        f"peak {run.peak_kib / 1024:.0f} MiB; {run.load()}"
+    )
+    run = run_watched([*PYTEST, *args, "-n", str(workers), "-k", "no_item_has_this_name"])
+    print(f"{name}, -n {workers}, all deselected: {last_line(run.out)}; wall {run.wall:.1f} s; {run.load()}")
+    peaks_mib = ", ".join(f"{k / 1024:.0f}" for k in sorted(run.peaks.values(), reverse=True)[: workers + 1])
     print(f"{name}, peak memory of the pytest processes (controller and workers), MiB: {peaks_mib}")
 
 
@@ -141,10 +166,10 @@ def main() -> None:
           f"{size / 2**20:.1f} MiB")  # fmt: skip
 
     read = [sys.executable, "-c", READ, str(reference), json.dumps(tasks), json.dumps(SETTINGS)]
-    wall, peak, _, out = run_watched(read)
-    seconds, conversations = out.split()
+    run = run_watched(read)
+    seconds, conversations = run.out.split()
     print(f"read_run_folder alone: {conversations} conversations in {float(seconds):.1f} s "
-          f"(process {wall:.1f} s, peak {peak / 1024:.0f} MiB)")  # fmt: skip
+          f"(process {run.wall:.1f} s, peak {run.peak_kib / 1024:.0f} MiB; {run.load()})")  # fmt: skip
 
     measure("ConvCodeWorld", ["suites/convcodeworld"], args.workers)
     measure("ConvCodeBench", ["suites/convcodebench", f"--reference-log={reference}"], args.workers)

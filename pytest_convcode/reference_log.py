@@ -149,7 +149,17 @@ def _log_lines(folder: Path) -> Iterator[dict[str, Any]]:
                     _check_line(entry)
                 except (ValueError, TypeError, KeyError) as exc:
                     raise UsageError(f"reference log {path}:{number}: {exc}; not a conversation log line") from None
-                yield entry
+                yield _needed(entry)
+
+
+def _needed(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the reference needs of a logged turn: a real run's line also holds the whole
+    conversation sent, which kept for every line cost a collecting process gigabytes."""
+    kept = {name: entry[name] for name in ("task_id", "setting", "turn", "program", "passed")}
+    kept["model"] = entry.get("model", "")
+    feedback = entry.get("feedback") or {}
+    kept["feedback"] = {name: feedback[name] for name in ("execution", "user") if name in feedback}
+    return kept
 
 
 def _check_line(entry: Any) -> None:

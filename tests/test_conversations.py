@@ -228,16 +228,17 @@ def test_a_task_whose_reference_fails_here_is_an_environment_error(pytester: pyt
 
 
 def test_a_library_the_task_needs_but_the_sandbox_lacks_is_an_environment_error(pytester: pytest.Pytester) -> None:
-    if importlib.util.find_spec("pandas") is not None:
-        pytest.skip("pandas is installed here: the missing library must be missing")
+    # matplotlib, not pandas: the dev extras bring pandas (with datasets), nothing brings matplotlib
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed here: the missing library must be missing")
     pytester.makepyfile(test_convcodeworld=(ROOT / "suites/convcodeworld/test_convcodeworld.py").read_text())
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--tasks", "BigCodeBench/240", "--feedback", "cf", "--max-turns", "0",
-        f"--sandbox-python={sys.executable}",  # this venv: no pandas (one argument: a path given apart from
+        "-p", "no:cacheprovider", "--tasks", "BigCodeBench/69", "--feedback", "cf", "--max-turns", "0",
+        f"--sandbox-python={sys.executable}",  # this venv: no matplotlib (one argument: a path given apart from
         # its option would be taken for a test path, and make the project pytest's rootdir)
     )  # fmt: skip
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*BigCodeBench/240 needs the module 'pandas'*--sandbox-python*"])
+    result.stdout.fnmatch_lines(["*BigCodeBench/69 needs the module 'matplotlib'*--sandbox-python*"])
 
 
 def records(pytester: pytest.Pytester, run_id: str = "t") -> list[dict[str, Any]]:

@@ -174,7 +174,7 @@ def test_a_convcodeworld_run_is_the_frozen_reference_of_another_model(
     assert summary(pytester, "ccb")["settings"]["reference_log"] == "reports/ccw"
     # the report: the table and plot, and the viewer's turns that came from the reference
     html = (pytester.path / "reports/ccb/report.html").read_text()
-    assert 'id="convcodebench-scores"' in html and "ConvCodeBench pass@1 by turn" in html
+    assert 'id="convcodebench-scores"' in html and "ConvCodeBench: pass@1 by turn" in html
     problem = next(p for p in load_run(pytester.path / "reports/ccb").problems if p.task_id == TASKS[1])
     notes = [turn.reference for turn in problem.turns]
     assert len(notes) == 11 and not notes[0] and notes[1].startswith("from the reference: its turn 0 program")

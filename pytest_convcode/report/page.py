@@ -339,7 +339,7 @@ def charts(run: RunData) -> list[Chart]:
     bench_suites = {group.partition(" ")[0] for group in bench}
     by_turn = {_series_name(g, bench_suites): list(e["pass_at_turn"]) for g, e in bench.items() if "pass_at_turn" in e}
     if by_turn:
-        title = "ConvCodeBench pass@1 by turn: the model's turn k or the reference's turn 0"
+        title = "ConvCodeBench: pass@1 by turn (turn k or reference turn 0)"
         result.append(Chart(title, Markup(plots.line_chart(by_turn, title=title, y_label="pass@1 (%)"))))
     if run.conversational:
         turns = max((int(e.get("turns", 0)) for e in conversations.values()), default=0)

@@ -145,6 +145,28 @@ def test_an_item_waiting_on_a_live_claim_says_who_holds_it(
     assert (answer.request_id, answer.sample) == (key, 0)  # what the row did not say
 
 
+def test_waiting_on_a_process_of_this_run_says_nothing(cache: GenerationCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under xdist every item of another worker's share waits on that worker's claim: that is
+    the run sharing its work, not something to report (the notice is for another run's claims)."""
+    said: list[str] = []
+    monkeypatch.setattr(generator_module, "say", said.append)
+    monkeypatch.setattr(generator_module, "WAIT_NOTICE_SECONDS", 0.1)
+    model, request = Model(), Request(TASK)
+    key = request_key(model, request)
+    sibling = dataclasses.replace(Owner.this_process(), worker="gw1")  # another generator of this run
+    cache.claim([key], sibling, stale_after=4200)
+    gen = generator(model, cache)
+    try:
+        pending = gen.submit(request)
+        time.sleep(0.5)
+        cache.put(key, {0: Answer("def f(): pass")})
+        pending.result(timeout=10)
+    finally:
+        gen.close()
+    assert said == [] and model.asked == []  # it waited for the sibling's answer, quietly
+    assert sibling.of_this_run() and not alive().of_this_run()
+
+
 # -- what an answer says of its request
 
 

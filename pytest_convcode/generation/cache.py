@@ -49,19 +49,38 @@ class Owner:
     def describe(self) -> str:
         return f"{self.worker} (pid {self.pid} on {self.host})"
 
+    def of_this_run(self) -> bool:
+        """This process, or another that the process which started it started too (xdist's
+        workers): waiting on its claim is the run's ordinary sharing of work."""
+        if self.host != socket.gethostname():
+            return False
+        return self.pid == os.getpid() or _parent_of(self.pid) == os.getppid()
+
     def gone(self) -> bool:
         """Known to have ended: a process of this host, and none of its pid and start time runs."""
         return bool(self.start) and self.host == socket.gethostname() and _start_of(self.pid) != self.start
 
 
-def _start_of(pid: int) -> str | None:
-    """When the process started (clock ticks after boot); None when it is gone or a zombie."""
+def _stat(pid: int) -> list[bytes] | None:
+    """/proc/<pid>/stat's fields after "pid (comm)" (which may hold spaces); None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()  # after "pid (comm)", which may hold spaces
+            return stat.read().rpartition(b")")[2].split()
     except OSError:
         return None
-    return None if fields[0] == b"Z" else fields[19].decode()  # fields 3 (state) and 22 (starttime)
+
+
+def _parent_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None  # field 4, ppid
+
+
+def _start_of(pid: int) -> str | None:
+    """When the process started (clock ticks after boot); None when it is gone or a zombie."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == b"Z":
+        return None
+    return fields[19].decode()  # fields 3 (state) and 22 (starttime)
 
 
 def _gone(owner: str, known: dict[str, bool]) -> bool:

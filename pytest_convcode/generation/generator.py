@@ -26,7 +26,7 @@ from .slots import ServerSlots
 
 CacheMode = Literal["use", "refresh", "off"]
 POLL_SECONDS = 0.05  # how often an item checks for an answer another process is getting
-WAIT_NOTICE_SECONDS = 5.0  # an item waiting this long on another process's claim says whose
+WAIT_NOTICE_SECONDS = 5.0  # an item waiting this long on another run's claim says whose
 PROGRESS_SECONDS = 0.5  # the most often a generator writes its progress row
 T = TypeVar("T")
 
@@ -249,6 +249,8 @@ class Generator:
         held = self.cache.holder(key)
         if held is not None:
             owner = Owner.parse(held[0])
+            if owner is not None and owner.of_this_run():
+                return  # a sibling worker is getting it: the ordinary wait under xdist
             who = owner.describe() if owner is not None else held[0]
             say(f"waiting for {request.task.task_id}: claimed by {who} since {time.time() - held[1]:.0f} s")
 

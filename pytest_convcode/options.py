@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 def option(
     flag: str,
-    *,
+    *aliases: str,
     help: str,
     default: Any = None,
     parse: Callable[[Any], Any] | None = None,
@@ -39,11 +39,20 @@ def option(
     record: bool = True,
     **argparse: Any,
 ) -> Any:
-    """A dataclass field that is the option ``flag``. ``parse`` turns what argparse gives into the
+    """A dataclass field that is the option ``flag`` (also spelt ``aliases``: one option under
+    another benchmark's name, which cannot disagree with it). ``parse`` turns what argparse gives into the
     field's value (``from_config``); ``show`` turns the value into JSON for ``summary.json``
     (``record=False`` leaves it out: options that do not change what is measured). Other keyword
     arguments go to argparse as they are (``type``, ``action``, ``metavar``)."""
-    metadata = {"flag": flag, "help": help, "parse": parse, "show": show, "record": record, "argparse": argparse}
+    metadata = {
+        "flag": flag,
+        "aliases": aliases,
+        "help": help,
+        "parse": parse,
+        "show": show,
+        "record": record,
+        "argparse": argparse,
+    }
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -68,7 +77,12 @@ def add_options(cls: type, group: OptionGroup) -> None:
         if choices is not None:
             attrs.setdefault("choices", choices)
         group.addoption(
-            field.metadata["flag"], dest=field.name, default=field.default, help=field.metadata["help"], **attrs
+            field.metadata["flag"],
+            *field.metadata["aliases"],
+            dest=field.name,
+            default=field.default,
+            help=field.metadata["help"],
+            **attrs,
         )
 
 

@@ -2,8 +2,9 @@
 about score groups and problems.
 
 Every record names its suite kind in ``kind`` (``kinds/``): ``single`` (a task and sample judged
-in one turn), ``conversation`` (a turn of a conversation in a feedback setting), ``convcodebench``
-(a turn answered from a frozen reference conversation) or ``reasoning`` (a prediction in one
+in one turn), ``unittest`` (the same for BigCodeBench, grouped by its subset and split),
+``conversation`` (a turn of a conversation in a feedback setting), ``convcodebench`` (a turn
+answered from a frozen reference conversation) or ``reasoning`` (a prediction in one
 mode). Readers go by that field, never by which other fields a record holds; only records
 written before the field existed (by pytest-convcode 0.1, read back by ``--compare`` or the
 report) are told apart by their fields, in ``kind_of``.
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 SINGLE, CONVERSATION, REASONING = "single", "conversation", "reasoning"
 CONVCODEBENCH = "convcodebench"  # a turn answered from a frozen reference conversation
+UNITTEST = "unittest"  # a task and sample judged by its unittest class (BigCodeBench)
 Record = Mapping[str, Any]
 R = TypeVar("R", bound=Record)
 
@@ -39,6 +41,8 @@ FORMATS: dict[str, RecordFormat] = {
     REASONING: RecordFormat(variant="mode", grouped_by_variant=True),
     # a turn passes on its own (the target's code, or settled by the reference): its "solved_at"
     CONVCODEBENCH: RecordFormat(variant="setting", conversational=True),
+    # BigCodeBench in one turn: its score groups as BigCodeBench names them (bigcodebench-hard-complete)
+    UNITTEST: RecordFormat(variant="split", grouped_by_variant=True),
 }
 
 

@@ -32,7 +32,7 @@ def test_the_reference_solutions_pass_every_test(suite: pytest.Pytester) -> None
     result.assert_outcomes(passed=2)
     assert {r["kind"] for r in records} == {"unittest"}
     assert all(r["tests"] and set(r["tests"].values()) == {"passed"} for r in records)
-    assert summary["scores"]["bigcodebench"]["pass@1"] == 1.0
+    assert summary["scores"]["bigcodebench-instruct"]["pass@1"] == 1.0
 
 
 def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_test(suite: pytest.Pytester) -> None:
@@ -43,7 +43,7 @@ def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_tes
     result.assert_outcomes(failed=2)  # the empty completion leaves a function without a body
     failure = next(r["failure"] for r in records if r["sample"] == 0)
     assert "tests did not pass; first, test_" in failure
-    assert summary["scores"]["bigcodebench"] == {
+    assert summary["scores"]["bigcodebench-instruct"] == {
         "tasks": 1, "samples": 2, "passed": 0, "errors": 0, "pass@1": 0.0,
         "excluding_errors": {"tasks": 1, "samples": 2, "pass@1": 0.0},
     }  # fmt: skip
@@ -55,5 +55,46 @@ def test_a_task_whose_reference_fails_here_is_an_error_scored_as_not_passed(suit
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/176 cannot be judged here: its reference solution fails too*"])
     assert [r["outcome"] for r in records if r["task_id"] == "BigCodeBench/176"] == ["error"]
-    scores = summary["scores"]["bigcodebench"]
+    scores = summary["scores"]["bigcodebench-instruct"]
     assert (scores["errors"], scores["pass@1"], scores["excluding_errors"]["pass@1"]) == (1, 0.5, 1.0)
+
+
+def test_the_hard_subset_runs_its_148_tasks_only_and_scores_them_under_bigcodebenchs_name(
+    suite: pytest.Pytester,
+) -> None:
+    """BigCodeBench/19 is in BigCodeBench-Hard, /24 is not; --split is BigCodeBench's name for --prompt."""
+    result, records, summary = run(
+        suite, "--subset", "hard", "--split", "complete", "--tasks", "BigCodeBench/19,BigCodeBench/24"
+    )
+    result.assert_outcomes(passed=1)
+    assert [(r["task_id"], r["split"]) for r in records] == [("BigCodeBench/19", "hard-complete")]
+    assert list(summary["scores"]) == ["bigcodebench-hard-complete"]
+    assert (summary["settings"]["subset"], summary["settings"]["prompt"]) == ("hard", "complete")
+
+
+def test_full_is_the_explicit_name_of_every_task_and_split_and_prompt_are_one_option(suite: pytest.Pytester) -> None:
+    result, _, summary = run(suite, "--subset", "full", "--prompt", "complete", "--tasks", "BigCodeBench/24")
+    result.assert_outcomes(passed=1)
+    assert list(summary["scores"]) == ["bigcodebench-complete"]
+    result = suite.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--prompt",
+        "complete",
+        "--split",
+        "instruct",
+        "--tasks",
+        "BigCodeBench/24",
+        "--run-id",
+        "v",
+    )
+    assert (
+        json.loads((suite.path / "reports/v/summary.json").read_text())["settings"]["prompt"] == "instruct"
+    )  # the last one given
+
+
+def test_the_bundled_hard_ids_are_bigcodebench_hards_148_tasks() -> None:
+    from pytest_convcode.datasets.bigcodebench import hard_ids, load
+
+    ids = hard_ids()
+    assert len(ids) == 148 and ids <= set(load(None, None).tasks) and "BigCodeBench/19" in ids

@@ -21,6 +21,7 @@ from .files import DATA_DIR, DatasetError, read_tasks, require
 from .registry import DATASETS, DatasetEntry
 
 FILES = {"0.1.0_hf": "BigCodeBench-v0.1.0_hf.jsonl.gz"}  # version -> bundled file; the first is the default
+HARD_IDS = "BigCodeBench-Hard-v0.1.0_hf-ids.txt"  # BigCodeBench-Hard: 148 of its tasks (data/README.md)
 CPU_BUDGET = 60.0
 WALL_BUDGET = 121.0  # BigCodeBench's and ConvCodeWorld's per-task wall-clock budget
 # What most tasks import and each job would otherwise load again (~2 s): the sandbox's warm
@@ -86,6 +87,11 @@ def imported_modules(source: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.add(node.module.partition(".")[0])
     return found
+
+
+def hard_ids() -> frozenset[str]:
+    """The task ids of BigCodeBench-Hard (``--subset hard``)."""
+    return frozenset((DATA_DIR / HARD_IDS).read_text().split())
 
 
 def stdlib_only(task: UnitTask) -> bool:

@@ -13,7 +13,7 @@ from .registry import DataSource
 
 # BigCodeBench: the natural-language task or the code to complete; code reasoning: how it is asked
 Prompt = Literal["instruct", "complete", "direct", "cot", "rag"]
-Subset = Literal["stdlib"]
+Subset = Literal["full", "hard", "stdlib"]
 
 
 def task_ids(value: str) -> frozenset[str]:
@@ -41,11 +41,14 @@ class DataOptions:
         help="only these tasks: ids separated by commas, or a file of ids, one per line",
     )
     subset: Subset | None = option(
-        "--subset", help="BigCodeBench: stdlib = the tasks needing only the standard library"
+        "--subset",
+        help="BigCodeBench: full (every task, the default), hard (BigCodeBench-Hard's 148) "
+        "or stdlib (the tasks needing only the standard library)",
     )
     prompt: Prompt | None = option(
         "--prompt",
-        help="BigCodeBench: the natural-language task (instruct, the default) or the code to complete; "
+        "--split",  # BigCodeBench's name for it
+        help="BigCodeBench (--split): the natural-language task (instruct, the default) or the code to complete; "
         "code reasoning: direct (the default), cot (chain of thought) or rag (with the API documentation)",
     )
     rag_path: Path | None = option(

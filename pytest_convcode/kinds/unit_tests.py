@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 
 from ..conversation import Evaluation
-from ..datasets.bigcodebench import stdlib_only
+from ..datasets.bigcodebench import hard_ids, stdlib_only
 from ..feedback import Setting
 from ..models import Message, Request
+from ..records import UNITTEST
 from ..services import Services
 from ..tasks import UnitDataset, UnitTask
 from .kind import KINDS, Answers, SuiteKind, one_turn_scores, request_fields, selected, timed
-
-UNITTEST = "unittest"
 
 
 @dataclass(frozen=True)
@@ -58,11 +57,20 @@ class UnitTestSuite:
         assert isinstance(dataset, UnitDataset)  # the kind accepts unittest-tested data sets only
         return dataset
 
+    @cached_property
+    def split(self) -> str:
+        """BigCodeBench's name of what was asked (its score group, ``bigcodebench-<split>``):
+        ``instruct`` or ``complete``, after the subset where it is not the full set (``hard-complete``)."""
+        data = self.services.data
+        prompt = data.prompt or "instruct"
+        return prompt if data.subset in (None, "full") else f"{data.subset}-{prompt}"
+
     def cases(self, settings: tuple[Setting, ...] | None) -> tuple[list[UnitCase], list[str]]:
         data, model, tester = self.services.data, self.services.model, self.services.tester(self.name)
+        hard = hard_ids() if data.subset == "hard" else None
         cases: list[UnitCase] = []
         for task in selected(self.name, self.dataset.tasks, data.tasks):
-            if data.subset == "stdlib" and not stdlib_only(task):
+            if (data.subset == "stdlib" and not stdlib_only(task)) or (hard is not None and task.task_id not in hard):
                 continue
             n = model.samples(task)
             cases.extend(UnitCase(task, i, n, tester.statement(task)) for i in range(n))
@@ -76,6 +84,7 @@ class UnitTestSuite:
 
     def judge(self, case: UnitCase, record: dict[str, Any]) -> Evaluation:
         record["sample"] = case.sample
+        record["split"] = self.split
         started = time.perf_counter()
         answer = self.answers.sample(case.task_id, case.request, case.sample)
         generated = time.perf_counter()

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..sandbox import Limits, TestJob
 from ..tasks import UnitDataset, UnitTask
-from .files import DATA_DIR, DatasetError, read_tasks, require
+from . import hub
+from .files import DATA_DIR, DatasetError, collect_tasks, read_tasks, require
 from .registry import DATASETS, DatasetEntry
 
 FILES = {"0.1.0_hf": "BigCodeBench-v0.1.0_hf.jsonl.gz"}  # version -> bundled file; the first is the default
@@ -40,7 +41,17 @@ def load(version: str | None, path: Path | None) -> UnitDataset:
     return UnitDataset("BigCodeBench", "bigcodebench", version, str(path), digest, tasks)
 
 
-DATASETS.register("bigcodebench")(DatasetEntry("unittest", lambda source: load(source.version, source.path)))
+def load_hub(text: str) -> UnitDataset:
+    """``--dataset hf:NAME@VERSION``: any version BigCodeBench published, through ``datasets`` (hub.py)."""
+    read = hub.load_rows(hub.parse_spec(text))
+    records = ((f"{text} row {index}", row) for index, row in enumerate(read.rows))
+    tasks = collect_tasks(records, _task, text)
+    return UnitDataset("BigCodeBench", "bigcodebench", read.spec.version, text, read.digest, tasks)
+
+
+DATASETS.register("bigcodebench")(
+    DatasetEntry("unittest", lambda source: load_hub(source.hub) if source.hub else load(source.version, source.path))
+)
 
 
 def _task(record: dict[str, Any], where: str) -> UnitTask:

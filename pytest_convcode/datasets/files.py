@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -49,16 +49,23 @@ TaskT = TypeVar("TaskT", bound=_HasTaskId)
 
 
 def read_tasks(path: Path, parse: Callable[[dict[str, Any], str], TaskT]) -> dict[str, TaskT]:
-    """The tasks of a data file by id, each built by ``parse(record, "file:line")``; a
-    repeated id or a file with no task is a DatasetError."""
+    """The tasks of a data file by id, each built by ``parse(record, "file:line")``."""
+    return collect_tasks(((f"{path}:{lineno}", record) for lineno, record in read_jsonl(path)), parse, str(path))
+
+
+def collect_tasks(
+    records: Iterable[tuple[str, dict[str, Any]]], parse: Callable[[dict[str, Any], str], TaskT], source: str
+) -> dict[str, TaskT]:
+    """The tasks of (where, record) pairs by id, each built by ``parse(record, where)``; a
+    repeated id or a source with no task is a DatasetError."""
     tasks: dict[str, TaskT] = {}
-    for lineno, record in read_jsonl(path):
-        task = parse(record, f"{path}:{lineno}")
+    for where, record in records:
+        task = parse(record, where)
         if task.task_id in tasks:
-            raise DatasetError(f"{path}:{lineno}: task_id {task.task_id!r} appears twice")
+            raise DatasetError(f"{where}: task_id {task.task_id!r} appears twice")
         tasks[task.task_id] = task
     if not tasks:
-        raise DatasetError(f"{path}: holds no tasks")
+        raise DatasetError(f"{source}: holds no tasks")
     return tasks
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from ..errors import UsageError
 from ..options import option
+from .hub import parse_spec
 from .registry import DataSource
 
 # BigCodeBench: the natural-language task or the code to complete; code reasoning: how it is asked
@@ -33,6 +34,13 @@ class DataOptions:
     )
     dataset_path: Path | None = option(
         "--dataset-path", type=Path, help="a data file of the suite's schema instead of the bundled one"
+    )
+    dataset: str | None = option(
+        "--dataset",
+        parse=lambda value: parse_spec(value).text if value else None,
+        help="BigCodeBench: a version on the model hub through `datasets`: hf:NAME@VERSION (VERSION: the split, "
+        "as BigCodeBench names its versions, e.g. hf:bigcode/bigcodebench@v0.1.4) or hf:NAME@REVISION:SPLIT; "
+        "NAME may be a local folder in the hub's layout; offline, from the datasets cache",
     )
     tasks: frozenset[str] | None = option(
         "--tasks",
@@ -63,6 +71,11 @@ class DataOptions:
         "an official-format parquet file, or hf:NAME from the model hub",
     )
 
+    def __post_init__(self) -> None:
+        if self.dataset and (self.dataset_version or self.dataset_path):
+            given = "--dataset-version" if self.dataset_version else "--dataset-path"
+            raise UsageError(f"--dataset {self.dataset} names the data itself: leave out {given}")
+
     @property
     def source(self) -> DataSource:
-        return DataSource(self.dataset_version, self.dataset_path, self.rag_path)
+        return DataSource(self.dataset_version, self.dataset_path, self.rag_path, self.dataset)

@@ -38,12 +38,13 @@ class LoadedDataset(Protocol):
 
 @dataclass(frozen=True)
 class DataSource:
-    """Which copy of a data set to load: ``--dataset-version``, ``--dataset-path``, ``--rag-path``
-    (None: the bundled default)."""
+    """Which copy of a data set to load: ``--dataset-version``, ``--dataset-path``, ``--rag-path``,
+    ``--dataset`` (``hf:NAME@VERSION``, read through ``datasets``) (None: the bundled default)."""
 
     version: str | None = None
     path: Path | None = None
     rag_path: Path | None = None
+    hub: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,10 @@ def test_suite_runs_the_reference_on_a_hub_version_offline(
     assert (suites["dataset"], suites["version"], suites["source"]) == ("BigCodeBench", "0.1.4", spec)
     assert suites["sha256"] == load_hub(spec).digest
     assert summary["settings"]["dataset"] == spec
+
+
+def test_without_datasets_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets raises ImportError
+    with pytest.raises(UsageError) as caught:
+        load_hub("hf:bigcode/bigcodebench@v0.1.4")
+    assert str(caught.value) == "--dataset hf:... needs the datasets library: pip install 'pytest-convcode[hub]'"

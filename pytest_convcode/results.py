@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .records import CONVERSATION, REASONING, kind_of, latest
+from .datasets.bigcodebench_formats import eval_results
+from .records import CONVERSATION, REASONING, UNITTEST, kind_of, latest
 
 
 @dataclass
@@ -94,7 +95,8 @@ class RunLog:
     def write_samples(self, records: list[dict[str, Any]]) -> None:
         """What ``replay:`` reads back, each file only where the run has something for it: the
         programs of one-turn code suites as ``samples.jsonl`` (EvalPlus's format), the predictions
-        of code reasoning as generations files. A conversation's programs are in its log
+        of code reasoning as generations files; BigCodeBench's verdicts as its evaluator's
+        ``samples_eval_results.json``, which its tools read. A conversation's programs are in its log
         (``conversations/``): a replay cannot answer a turn, which depends on the feedback."""
         programs = sorted(
             (r["task_id"], r["sample"], r["program"])
@@ -104,6 +106,9 @@ class RunLog:
         if programs:
             lines = [json.dumps({"task_id": task_id, "solution": program}) + "\n" for task_id, _, program in programs]
             (self.directory / "samples.jsonl").write_text("".join(lines))
+        unit = [r for r in records if kind_of(r) == UNITTEST and "program" in r and "sample" in r]
+        if unit:
+            (self.directory / "samples_eval_results.json").write_text(json.dumps(eval_results(unit), indent=2) + "\n")
         self._write_generations(records)
 
     def _write_generations(self, records: list[dict[str, Any]]) -> None:

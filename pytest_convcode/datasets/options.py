@@ -59,6 +59,12 @@ class DataOptions:
         help="BigCodeBench (--split): the natural-language task (instruct, the default) or the code to complete; "
         "code reasoning: direct (the default), cot (chain of thought) or rag (with the API documentation)",
     )
+    calibrate: bool | None = option(
+        "--calibrate",
+        action="store_true",
+        help="BigCodeBench: put each task's code prompt (its imports and signature) before the program, "
+        "as its evaluator's --calibrated does (a samples file named ...sanitized-calibrated... is calibrated anyway)",
+    )
     rag_path: Path | None = option(
         "--rag-path",
         type=Path,

@@ -15,6 +15,7 @@ import pytest
 
 from ..conversation import Evaluation
 from ..datasets.bigcodebench import hard_ids, stdlib_only
+from ..datasets.bigcodebench_formats import calibrate
 from ..feedback import Setting
 from ..models import Message, Request
 from ..records import UNITTEST
@@ -65,6 +66,12 @@ class UnitTestSuite:
         prompt = data.prompt or "instruct"
         return prompt if data.subset in (None, "full") else f"{data.subset}-{prompt}"
 
+    @cached_property
+    def calibrated(self) -> bool:
+        """Programs are calibrated as BigCodeBench's evaluator does it: ``--calibrate``, or a samples
+        file whose name says so (``bigcodebench_formats``)."""
+        return bool(self.services.data.calibrate or self.services.model.identity().get("calibrated"))
+
     def cases(self, settings: tuple[Setting, ...] | None) -> tuple[list[UnitCase], list[str]]:
         data, model, tester = self.services.data, self.services.model, self.services.tester(self.name)
         hard = hard_ids() if data.subset == "hard" else None
@@ -91,6 +98,8 @@ class UnitTestSuite:
         if self.services.model.cacheable:
             record.update(request_fields(answer), reply=answer.reply if answer.reply is not None else answer.text)
         program = answer.program(case.task) if answer.text else ""
+        if self.calibrated:
+            program = calibrate(case.task, program)
         evaluation = self.services.tester(self.name).evaluate(case.task, program)
         timed(record, started, generated)
         if evaluation.environment_error:
@@ -98,6 +107,7 @@ class UnitTestSuite:
         if answer.why:  # no program, or one cut short at max_tokens
             evaluation = Evaluation(False, evaluation.outcomes, explanation=f"the reply held no program: {answer.why}")
         record["tests"] = {o.name: o.status for o in evaluation.outcomes}
+        record["details"] = {o.name: o.detail for o in evaluation.outcomes if o.status not in ("passed", "skipped")}
         if not evaluation.passed:
             record["failure"] = evaluation.explanation
         record["program"] = program

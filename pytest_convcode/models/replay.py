@@ -1,17 +1,22 @@
 """``replay:PATH`` answers from a samples file.
 
-A ``.jsonl`` file is in EvalPlus's format: each line holds ``task_id`` and either
-``solution`` (a whole program) or ``completion`` (appended to the task's prompt);
-several lines for one task are several samples, in file order. A ``.json`` file is
-in CRUXEval's / CodeGlance's generations format, ``{"sample_0": ["prediction", ...]}``.
+A ``.jsonl`` file is in EvalPlus's and BigCodeBench's format: each line holds ``task_id`` and
+either ``solution`` (a whole program) or ``completion`` (appended to the task's prompt), and
+BigCodeBench's the model's reply in ``raw_solution``; several lines for one task are several
+samples, in file order. A file BigCodeBench did not sanitize (its name says so:
+``bigcodebench_formats``) is sanitized here, and one its name says is calibrated tells the suite
+(``identity``). A ``.json`` file is in CRUXEval's / CodeGlance's generations format,
+``{"sample_0": ["prediction", ...]}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..datasets.bigcodebench_formats import calibrated, sanitize, sanitized
 from ..datasets.files import DatasetError, read_jsonl, require
 from ..datasets.reasoning import read_generations
 from ..errors import UsageError
@@ -27,6 +32,7 @@ class ReplayModel:
     def __init__(self, path: Path) -> None:
         self.name = f"replay:{path}"
         self.path = path
+        self.sanitized, self.calibrated = sanitized(path), calibrated(path)
         self.answers: dict[str, list[Answer]] = defaultdict(list)
         if path.suffix == ".json":
             for task_id, predictions in read_generations(path).items():
@@ -41,7 +47,8 @@ class ReplayModel:
             where = f"{path}:{lineno}"
             task_id = require(record, "task_id", str, where)
             if "solution" in record:
-                answer = Answer(require(record, "solution", str, where), "solution")
+                raw = require(record, "raw_solution", str, where) if "raw_solution" in record else None
+                answer = Answer(require(record, "solution", str, where), "solution", reply=raw)
             elif "completion" in record:
                 answer = Answer(require(record, "completion", str, where), "completion")
             else:
@@ -52,10 +59,16 @@ class ReplayModel:
         return len(self.answers.get(task.task_id, ()))
 
     def identity(self) -> dict[str, Any]:
-        return {"model": self.name}
+        return {"model": self.name, **({"calibrated": True} if self.calibrated else {})}
 
     async def generate(self, request: Request) -> list[Answer]:
-        return self.answers[request.task.task_id][: request.n]
+        answers = self.answers[request.task.task_id][: request.n]
+        if self.sanitized:
+            return answers
+        entry_point = request.task.entry_point
+        return [
+            dataclasses.replace(a, text=sanitize(a.text, entry_point)) if a.kind == "solution" else a for a in answers
+        ]
 
 
 @MODELS.register("replay")

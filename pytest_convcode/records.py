@@ -79,8 +79,8 @@ def score_groups(record: Record) -> dict[str, bool]:
     """
     fmt = format_of(record)
     suite = record["suite"]
-    if fmt.grouped_by_variant and fmt.variant is not None:
-        return {f"{suite}-{record[fmt.variant]}": record["outcome"] == "passed"}
+    if fmt.grouped_by_variant and fmt.variant is not None and fmt.variant in record:  # a default one-turn
+        return {f"{suite}-{record[fmt.variant]}": record["outcome"] == "passed"}  # BigCodeBench has none
     phases = record.get("phases")
     if not phases:  # no tests by phase (or none ran): passed or not
         return {suite: record["outcome"] == "passed"}

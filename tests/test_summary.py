@@ -101,14 +101,14 @@ def test_an_error_counts_as_not_passed_and_the_score_excluding_it_stands_beside(
     data = summary(bigcodebench, "e")
     jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
     assert data["schema_version"] == 3
-    assert data["scores"]["bigcodebench-instruct"] == {
+    assert data["scores"]["bigcodebench"] == {
         "tasks": 2, "samples": 2, "passed": 1, "errors": 1, "pass@1": 0.5,
         "excluding_errors": {"tasks": 1, "samples": 1, "pass@1": 1.0},
     }  # fmt: skip
     result.stdout.re_match_lines(
         [
             r"score\s+tasks\s+samples\s+passed\s+errors\s+pass@1\s+ran\s+pass@1 \(ran\)$",
-            r"bigcodebench-instruct\s+2\s+2\s+1\s+1\s+50\.0\s+1\s+100\.0$",
+            r"bigcodebench\s+2\s+2\s+1\s+1\s+50\.0\s+1\s+100\.0$",
             r"items: 1 passed, 0 failed \(wrong answers\), 1 errors \(harness trouble, scored as not passed; "
             r'"\(ran\)": the scores without them\)$',
         ]

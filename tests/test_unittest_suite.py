@@ -32,7 +32,7 @@ def test_the_reference_solutions_pass_every_test(suite: pytest.Pytester) -> None
     result.assert_outcomes(passed=2)
     assert {r["kind"] for r in records} == {"unittest"}
     assert all(r["tests"] and set(r["tests"].values()) == {"passed"} for r in records)
-    assert summary["scores"]["bigcodebench-instruct"]["pass@1"] == 1.0
+    assert summary["scores"]["bigcodebench"]["pass@1"] == 1.0
 
 
 def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_test(suite: pytest.Pytester) -> None:
@@ -43,7 +43,7 @@ def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_tes
     result.assert_outcomes(failed=2)  # the empty completion leaves a function without a body
     failure = next(r["failure"] for r in records if r["sample"] == 0)
     assert "tests did not pass; first, test_" in failure
-    assert summary["scores"]["bigcodebench-instruct"] == {
+    assert summary["scores"]["bigcodebench"] == {
         "tasks": 1, "samples": 2, "passed": 0, "errors": 0, "pass@1": 0.0,
         "excluding_errors": {"tasks": 1, "samples": 2, "pass@1": 0.0},
     }  # fmt: skip
@@ -55,7 +55,7 @@ def test_a_task_whose_reference_fails_here_is_an_error_scored_as_not_passed(suit
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/176 cannot be judged here: its reference solution fails too*"])
     assert [r["outcome"] for r in records if r["task_id"] == "BigCodeBench/176"] == ["error"]
-    scores = summary["scores"]["bigcodebench-instruct"]
+    scores = summary["scores"]["bigcodebench"]
     assert (scores["errors"], scores["pass@1"], scores["excluding_errors"]["pass@1"]) == (1, 0.5, 1.0)
 
 

@@ -23,6 +23,8 @@ from ..services import Services
 from ..tasks import UnitDataset, UnitTask
 from .kind import KINDS, Answers, SuiteKind, one_turn_scores, request_fields, selected, timed
 
+DEFAULT_SPLIT = "instruct"  # of the full set: scored as plain ``bigcodebench``
+
 
 @dataclass(frozen=True)
 class UnitCase:
@@ -60,8 +62,9 @@ class UnitTestSuite:
 
     @cached_property
     def split(self) -> str:
-        """BigCodeBench's name of what was asked (its score group, ``bigcodebench-<split>``):
-        ``instruct`` or ``complete``, after the subset where it is not the full set (``hard-complete``)."""
+        """BigCodeBench's name of what was asked (its score group, ``bigcodebench-<split>``, except
+        the default full instruct set's, plain ``bigcodebench``): ``instruct`` or ``complete``, after
+        the subset where it is not the full set (``hard-complete``)."""
         data = self.services.data
         prompt = data.prompt or "instruct"
         return prompt if data.subset in (None, "full") else f"{data.subset}-{prompt}"
@@ -91,7 +94,8 @@ class UnitTestSuite:
 
     def judge(self, case: UnitCase, record: dict[str, Any]) -> Evaluation:
         record["sample"] = case.sample
-        record["split"] = self.split
+        if self.split != DEFAULT_SPLIT:  # the default keeps the suite's own group, as older runs have it
+            record["split"] = self.split
         started = time.perf_counter()
         answer = self.answers.sample(case.task_id, case.request, case.sample)
         generated = time.perf_counter()

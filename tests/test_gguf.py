@@ -4,6 +4,7 @@ identity. Serving a real file is the real-model tier's (tests/test_real_model.py
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from pytest_convcode.errors import UsageError
 from pytest_convcode.models import ModelSettings, llamacpp, resolve
 from pytest_convcode.models.llamacpp import GgufTransport
+from pytest_convcode.plugin import serving
 
 INSTALLED = importlib.util.find_spec("llama_cpp") is not None
 
@@ -72,3 +74,27 @@ def test_base_url_with_gguf_is_a_usage_error(pytester: pytest.Pytester, gguf: Pa
     result = pytester.runpytest_subprocess(f"--model=gguf:{gguf}", "--base-url", "http://127.0.0.1:9/v1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--model gguf:PATH serves the file on this machine: leave out --base-url*"])
+
+
+@pytest.mark.skipif(not INSTALLED, reason="needs llama-cpp-python[server]")
+def test_a_simulated_user_of_a_gguf_file_is_served_beside_a_coder_at_base_url(
+    pytester: pytest.Pytester, gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--base-url is the coder's endpoint: it does not forbid serving the user's file."""
+
+    @dataclass
+    class Started:
+        url: str | None = None
+
+        def start(self) -> str:
+            self.url = "http://127.0.0.1:1/v1"
+            return self.url
+
+        def stop(self) -> None:
+            self.url = None
+
+    monkeypatch.setattr(serving, "llama_server", lambda *args: Started())
+    config = pytester.parseconfigure("--base-url", "http://127.0.0.1:9/v1")
+    user = resolve(f"gguf:{gguf}")
+    serving.connect(config, user, pytester.path, serve=False)
+    assert user.http.base_url == "http://127.0.0.1:1/v1"  # type: ignore[attr-defined]

@@ -119,10 +119,9 @@ def _gguf(argument: str | None, settings: ModelSettings) -> Model:
     if not _installed():
         raise UsageError(NOT_INSTALLED)
     spec = replace(_spec(path.stem, settings), base_url=None, api_key_env=None)
-    # a worker of xdist is given the controller's server; the controller serves at a free port
-    base_url = settings.base_url or f"http://{HOST}:{free_port()}/v1"
-    transport = GgufTransport(
-        base_url.rstrip("/"), None, settings.timeout, model_file=path, fingerprint=fingerprint(path)
-    )
+    # served at a free port; the plugin points the transport at the run's server of the file, which
+    # a coder and a user of one file share, and tells xdist's workers where it is (plugin/serving.py)
+    base_url = f"http://{HOST}:{free_port()}/v1"
+    transport = GgufTransport(base_url, None, settings.timeout, model_file=path, fingerprint=fingerprint(path))
     # llama-cpp-python's server answers one request at a time
     return EndpointModel(f"gguf:{path.name}", spec, settings, transport, concurrency=1)

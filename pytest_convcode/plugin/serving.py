@@ -91,6 +91,8 @@ def connect(config: pytest.Config, model: Model, run_dir: Path, serve: bool = Tr
     autorun = serve and options.autorun
     http = model.http if isinstance(model, EndpointModel) else None
     if isinstance(http, GgufTransport):
+        if serve and config.getoption("base_url"):  # the coder's own: a user model's is the coder's
+            raise UsageError("--model gguf:PATH serves the file on this machine: leave out --base-url")
         _serve_gguf(config, http, options, run_dir)
     elif http is None:
         if autorun:
@@ -112,8 +114,6 @@ def connect(config: pytest.Config, model: Model, run_dir: Path, serve: bool = Tr
 
 def _serve_gguf(config: pytest.Config, transport: GgufTransport, options: AutorunOptions, run_dir: Path) -> None:
     """Serve the file, once for the run: a coder and a simulated user of the same file share it."""
-    if config.getoption("base_url"):
-        raise UsageError("--model gguf:PATH serves the file on this machine: leave out --base-url")
     key = str(transport.model_file)
     servers = config.stash.setdefault(SERVERS, {})
     if key not in servers:

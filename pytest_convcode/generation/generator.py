@@ -137,9 +137,8 @@ class Generator:
         self._here: asyncio.AbstractEventLoop | None = None  # answers() of a model with answers at hand
         self._one_at_a_time = False  # the server ignores n
         self._counts = Progress()  # its seconds unused: see progress()
-        self._row = (
-            f"{model.name} {uuid.uuid4().hex[:8]}"  # its progress row: a coder and a user of one model have one each
-        )
+        # its progress row's name: a coder and a simulated user of one model keep a row each
+        self._row = f"{model.name} {uuid.uuid4().hex[:8]}"
         self._began = 0.0  # the first request, in epoch seconds (0: none yet)
         self._reported = 0.0  # when the progress row was last written (monotonic)
         self._report_due = False  # a write of the progress row is scheduled

@@ -292,12 +292,10 @@ class Conversations:
 
     async def _attempt(self, problem: Problem, index: int, messages: tuple[Message, ...]) -> Turn:
         answer = await self.ask_model(Request(problem, messages, turn=index))
-        program = answer.program(problem) if answer.text else ""
+        program = program_of(answer, problem)
         async with self._slots:
             evaluation = await asyncio.to_thread(self.tester.evaluate, problem, program)
-        if answer.why:  # no program, or one cut short at max_tokens
-            evaluation = replace(evaluation, explanation=f"the reply held no program: {answer.why}")
-        return Turn(index, messages, answer, program, evaluation)
+        return Turn(index, messages, answer, program, explained(evaluation, answer))
 
     async def _feedback(self, problem: Problem, setting: Setting, turn: Turn) -> tuple[Feedback, Answer | None]:
         """The feedback on a failed turn, and the simulated user's answer when one gave it."""
@@ -329,6 +327,19 @@ class Conversations:
                 ask=ask,
             )
         return Feedback(compilation, execution, user), answered[-1] if answered else None
+
+
+def program_of(answer: Answer, problem: Problem) -> str:
+    """The program a turn's answer gives: none where the reply held no code."""
+    return answer.program(problem) if answer.text else ""
+
+
+def explained(evaluation: Evaluation, answer: Answer) -> Evaluation:
+    """The evaluation of a turn, saying why where the reply held no program (or one cut short at
+    max_tokens)."""
+    if not answer.why:
+        return evaluation
+    return replace(evaluation, explanation=f"the reply held no program: {answer.why}")
 
 
 def turn_messages(statement: str, shown: Sequence[tuple[str, Feedback]]) -> tuple[Message, ...]:

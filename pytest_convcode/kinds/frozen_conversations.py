@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import pytest
 
-from ..conversation import EnvironmentProblem, Evaluation, Tester, turn_messages
+from ..conversation import EnvironmentProblem, Evaluation, Tester, explained, program_of, turn_messages
 from ..conversation_metrics import summarize_convcodebench
 from ..datasets import LoadedDataset
 from ..errors import UsageError
@@ -159,11 +159,8 @@ class FrozenSuite:
 
     def _attempt(self, request: Request) -> _Attempt:
         answer = self.services.generator.answers(request)[0]
-        program = answer.program(request.task) if answer.text else ""
-        evaluation = self._evaluate(request.task, program)
-        if answer.why:  # no program, or one cut short at max_tokens
-            evaluation = replace(evaluation, explanation=f"the reply held no program: {answer.why}")
-        return _Attempt(answer, program, evaluation)
+        program = program_of(answer, request.task)
+        return _Attempt(answer, program, explained(self._evaluate(request.task, program), answer))
 
     def _evaluate(self, task: Problem, program: str) -> Evaluation:
         evaluation = self.tester.evaluate(task, program)

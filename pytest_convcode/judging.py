@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from . import env
 from .options import option
 from .sandbox import Limits, MiB
 
@@ -16,7 +17,9 @@ class SandboxOptions:
     sandbox_python: str = option(
         "--sandbox-python",
         default=sys.executable,
-        help="interpreter that runs candidates (default: this one); BigCodeBench needs its libraries there",
+        parse=env.sandbox_python,
+        help="interpreter that runs candidates (default: this one), or auto: the one "
+        f"`{env.MAKE_COMMAND}` made, with the libraries BigCodeBench's tasks need",
     )
     memory_limit_mib: int = option(
         "--memory-limit",

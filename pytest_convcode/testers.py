@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
 
+from . import env
 from .conversation import Evaluation
 from .datasets.bigcodebench import imported_modules, job_for
 from .errors import UsageError
@@ -134,7 +135,7 @@ def _missing_library(task: UnitTask, result: SuiteResult) -> str:
             if name.partition(".")[0] in needed:
                 return (
                     f"{task.task_id} needs the module {name!r}, which the sandbox's Python cannot import: "
-                    "install requirements-bigcodebench.txt there, or pass --sandbox-python"
+                    f"make BigCodeBench's environment with `{env.MAKE_COMMAND}` and pass --sandbox-python auto"
                 )
     return ""
 

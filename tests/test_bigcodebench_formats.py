@@ -1,7 +1,7 @@
 """BigCodeBench's own file formats, end to end on suites/bigcodebench (standard-library tasks only):
-its samples files (``solution``, ``raw_solution``; sanitized or not, calibrated or not, as their
-names say) read by ``--model replay:``, and the ``_eval_results.json`` its tools read, written
-beside our samples."""
+its samples files (``solution``, ``raw_solution``; sanitized or not as their names say, calibrated
+unless ``--no-calibrate``) read by ``--model replay:``, and the ``_eval_results.json`` its tools
+read, written beside our samples."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ def replay(pytester: pytest.Pytester, name: str, samples: list[dict[str, str]], 
     )
 
 
+def calibrated(task_id: str, program: str) -> str:
+    """What BigCodeBench's evaluator runs, by default since 0.2 (and this harness)."""
+    return TASKS[task_id].code_prompt + "\n    pass\n" + program
+
+
 def records(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     lines = (pytester.path / "reports/u/results.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
@@ -55,7 +60,7 @@ def test_a_samples_file_bigcodebench_did_not_sanitize_is_sanitized_as_its_saniti
     sample = {"task_id": TASK, "solution": CHAT, "raw_solution": CHAT}
     result = replay(suite, "m--bigcodebench-instruct--vllm-0-1.jsonl", [sample])
     result.assert_outcomes(passed=1)
-    assert records(suite)[0]["program"].strip() == PROGRAM.strip()  # the prose and the example call dropped
+    assert records(suite)[0]["program"].rstrip() == calibrated(TASK, PROGRAM).rstrip()  # the prose, the call dropped
 
 
 def test_a_sanitized_samples_file_is_tested_as_it_is(suite: pytest.Pytester) -> None:
@@ -68,6 +73,7 @@ def test_a_sanitized_samples_file_is_tested_as_it_is(suite: pytest.Pytester) -> 
     [
         ("m--bigcodebench-complete--vllm-0-1-sanitized-calibrated.jsonl", ()),  # its sanitize --calibrate
         ("m--bigcodebench-complete--vllm-0-1-sanitized_calibrated.jsonl", ()),  # its codegen
+        ("m--bigcodebench-complete--vllm-0-1-sanitized.jsonl", ()),  # its 0.2 evaluator calibrates any file
         ("samples.jsonl", ("--calibrate",)),
     ],
 )
@@ -76,11 +82,12 @@ def test_calibration_puts_the_code_prompt_before_the_solution(
 ) -> None:
     result = replay(suite, name, [{"task_id": BARE, "solution": FUNCTION}], *args)
     result.assert_outcomes(passed=1)  # the code prompt's imports
-    assert records(suite)[0]["program"] == TASKS[BARE].code_prompt + "\n    pass\n" + FUNCTION
+    assert records(suite)[0]["program"] == calibrated(BARE, FUNCTION)
 
 
 def test_without_calibration_a_solution_lacking_its_imports_fails(suite: pytest.Pytester) -> None:
-    replay(suite, "m--bigcodebench-complete--vllm-0-1-sanitized.jsonl", [{"task_id": BARE, "solution": FUNCTION}])
+    name = "m--bigcodebench-complete--vllm-0-1-sanitized-calibrated.jsonl"
+    replay(suite, name, [{"task_id": BARE, "solution": FUNCTION}], "--no-calibrate")
     assert records(suite)[0]["outcome"] == "failed"
 
 
@@ -90,7 +97,7 @@ def test_the_run_writes_bigcodebenchs_eval_results_beside_its_samples(suite: pyt
     results = json.loads((suite.path / "reports/u/samples_eval_results.json").read_text())
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", results["date"])  # its evaluator's "%Y-%m-%d %H:%M"
     right_one, wrong_one = results["eval"][TASK]
-    assert right_one == {"task_id": TASK, "solution": PROGRAM, "status": "pass", "details": {}}
-    assert (wrong_one["task_id"], wrong_one["solution"], wrong_one["status"]) == (TASK, wrong, "fail")
+    assert right_one == {"task_id": TASK, "solution": calibrated(TASK, PROGRAM), "status": "pass", "details": {}}
+    assert (wrong_one["task_id"], wrong_one["solution"], wrong_one["status"]) == (TASK, calibrated(TASK, wrong), "fail")
     assert wrong_one["details"] and all(name.startswith("test_") for name in wrong_one["details"])
     assert all(isinstance(message, str) and message for message in wrong_one["details"].values())

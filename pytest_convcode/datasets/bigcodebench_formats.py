@@ -7,13 +7,13 @@ Its codegen writes ``<model>--bigcodebench-<split>--<backend>-<temperature>-<n>.
 sanitizing is a step of its own whose output is named ``...-sanitized.jsonl``
 (``-sanitized-calibrated.jsonl`` with ``--calibrate``; codegen since 0.2 sanitizes as it writes,
 ``-sanitized_calibrated.jsonl``). Calibrating puts the task's ``code_prompt`` and ``pass`` before
-the solution, so that the prompt's imports are there; its evaluator decided it from
-``sanitized-calibrate`` in the file's name, and does it by default since 0.2 (``--calibrated``).
+the solution, so that the prompt's imports are there; its 0.1 evaluator decided it from
+``sanitized-calibrate`` in the file's name, and since 0.2 it calibrates every file unless told not
+to (``--calibrated False``): so does this harness (``--no-calibrate``).
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -30,11 +30,6 @@ def sanitized(path: Path) -> bool:
     """Whether the samples need no sanitizing: a file not in BigCodeBench's naming (ours, EvalPlus's)
     holds programs; one in it says so in its name."""
     return "--bigcodebench-" not in path.name or "-sanitized" in path.name
-
-
-def calibrated(path: Path) -> bool:
-    """Whether the file's name says its samples are to be calibrated (``--calibrate`` says so of any)."""
-    return re.search(r"sanitized[-_]calibrate", path.name) is not None
 
 
 def sanitize(solution: str, entry_point: str) -> str:

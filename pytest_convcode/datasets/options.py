@@ -3,6 +3,7 @@ how they are put to the model."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,9 +62,9 @@ class DataOptions:
     )
     calibrate: bool | None = option(
         "--calibrate",
-        action="store_true",
-        help="BigCodeBench: put each task's code prompt (its imports and signature) before the program, "
-        "as its evaluator's --calibrated does (a samples file named ...sanitized-calibrated... is calibrated anyway)",
+        action=argparse.BooleanOptionalAction,
+        help="BigCodeBench: put each task's code prompt (its imports and signature) before the program, as its "
+        "evaluator does by default since 0.2 (the default here too); --no-calibrate tests the programs as they are",
     )
     rag_path: Path | None = option(
         "--rag-path",

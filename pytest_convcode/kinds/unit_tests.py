@@ -69,11 +69,11 @@ class UnitTestSuite:
         prompt = data.prompt or "instruct"
         return prompt if data.subset in (None, "full") else f"{data.subset}-{prompt}"
 
-    @cached_property
+    @property
     def calibrated(self) -> bool:
-        """Programs are calibrated as BigCodeBench's evaluator does it: ``--calibrate``, or a samples
-        file whose name says so (``bigcodebench_formats``)."""
-        return bool(self.services.data.calibrate or self.services.model.identity().get("calibrated"))
+        """Programs are calibrated as BigCodeBench's evaluator does it by default (since 0.2), unless
+        ``--no-calibrate``: the leaderboard's scores are calibrated ones."""
+        return self.services.data.calibrate is not False
 
     def cases(self, settings: tuple[Setting, ...] | None) -> tuple[list[UnitCase], list[str]]:
         data, model, tester = self.services.data, self.services.model, self.services.tester(self.name)

@@ -4,8 +4,7 @@ A ``.jsonl`` file is in EvalPlus's and BigCodeBench's format: each line holds ``
 either ``solution`` (a whole program) or ``completion`` (appended to the task's prompt), and
 BigCodeBench's the model's reply in ``raw_solution``; several lines for one task are several
 samples, in file order. A file BigCodeBench did not sanitize (its name says so:
-``bigcodebench_formats``) is sanitized here, and one its name says is calibrated tells the suite
-(``identity``). A ``.json`` file is in CRUXEval's / CodeGlance's generations format,
+``bigcodebench_formats``) is sanitized here. A ``.json`` file is in CRUXEval's / CodeGlance's generations format,
 ``{"sample_0": ["prediction", ...]}``.
 """
 
@@ -16,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..datasets.bigcodebench_formats import calibrated, sanitize, sanitized
+from ..datasets.bigcodebench_formats import sanitize, sanitized
 from ..datasets.files import DatasetError, read_jsonl, require
 from ..datasets.reasoning import read_generations
 from ..errors import UsageError
@@ -32,7 +31,7 @@ class ReplayModel:
     def __init__(self, path: Path) -> None:
         self.name = f"replay:{path}"
         self.path = path
-        self.sanitized, self.calibrated = sanitized(path), calibrated(path)
+        self.sanitized = sanitized(path)
         self.answers: dict[str, list[Answer]] = defaultdict(list)
         if path.suffix == ".json":
             for task_id, predictions in read_generations(path).items():
@@ -59,7 +58,7 @@ class ReplayModel:
         return len(self.answers.get(task.task_id, ()))
 
     def identity(self) -> dict[str, Any]:
-        return {"model": self.name, **({"calibrated": True} if self.calibrated else {})}
+        return {"model": self.name}
 
     async def generate(self, request: Request) -> list[Answer]:
         answers = self.answers[request.task.task_id][: request.n]

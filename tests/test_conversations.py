@@ -238,11 +238,8 @@ def test_a_library_the_task_needs_but_the_sandbox_lacks_is_an_environment_error(
         # its option would be taken for a test path, and make the project pytest's rootdir)
     )  # fmt: skip
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*BigCodeBench/69 needs the module 'matplotlib'*python -m pytest_convcode.env bigcodebench*--sandbox-python auto*"
-        ]
-    )
+    command = "python -m pytest_convcode.env bigcodebench"
+    result.stdout.fnmatch_lines([f"*BigCodeBench/69 needs the module 'matplotlib'*{command}*--sandbox-python auto*"])
 
 
 def records(pytester: pytest.Pytester, run_id: str = "t") -> list[dict[str, Any]]:

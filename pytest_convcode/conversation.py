@@ -167,6 +167,10 @@ class ConversationLog:
             "cached": answer.cached,
             "feedback": turn.feedback.to_json() if turn.feedback is not None else None,
         }
+        self.append(entry)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """One line as given: a turn of another kind's conversation (``kinds/repo_tasks.py``)."""
         line = json.dumps(entry) + "\n"
         with self._lock:
             if self._file is None:

@@ -4,8 +4,9 @@ about score groups and problems.
 Every record names its suite kind in ``kind`` (``kinds/``): ``single`` (a task and sample judged
 in one turn), ``unittest`` (the same for BigCodeBench, grouped by its subset and split),
 ``conversation`` (a turn of a conversation in a feedback setting), ``convcodebench`` (a turn
-answered from a frozen reference conversation) or ``reasoning`` (a prediction in one
-mode). Readers go by that field, never by which other fields a record holds; only records
+answered from a frozen reference conversation), ``repotasks`` (a repository task's kind and turn,
+its kind in ``setting``) or ``reasoning`` (a prediction in one mode). Readers go by that field,
+never by which other fields a record holds; only records
 written before the field existed (by pytest-convcode 0.1, read back by ``--compare`` or the
 report) are told apart by their fields, in ``kind_of``.
 """
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 SINGLE, CONVERSATION, REASONING = "single", "conversation", "reasoning"
 CONVCODEBENCH = "convcodebench"  # a turn answered from a frozen reference conversation
 UNITTEST = "unittest"  # a task and sample judged by its unittest class (BigCodeBench)
+REPOTASKS = "repotasks"  # a repository task's method generation turn, completion or repair
 Record = Mapping[str, Any]
 R = TypeVar("R", bound=Record)
 
@@ -43,6 +45,8 @@ FORMATS: dict[str, RecordFormat] = {
     CONVCODEBENCH: RecordFormat(variant="setting", conversational=True),
     # BigCodeBench in one turn: its score groups as BigCodeBench names them (bigcodebench-hard-complete)
     UNITTEST: RecordFormat(variant="split", grouped_by_variant=True),
+    # method generation is a conversation; completion and repair one turn of their own: "solved_at"
+    REPOTASKS: RecordFormat(variant="setting", conversational=True),
 }
 
 

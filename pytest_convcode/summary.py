@@ -66,6 +66,7 @@ def build_summary(
         "conversations": sections.get("conversations", {}),
         "features": sections.get("features", {}),
         **({"convcodebench": sections["convcodebench"]} if "convcodebench" in sections else {}),
+        **({"repotasks": sections["repotasks"]} if "repotasks" in sections else {}),
         "generation": generation_totals(records),
     }
     if baseline is not None:

@@ -77,6 +77,11 @@ class DataOptions:
         help="ConvCodeBench: the frozen reference conversations: a ConvCodeWorld run folder (reports/<run-id>), "
         "an official-format parquet file, or hf:NAME from the model hub",
     )
+    repo_tasks: str | None = option(
+        "--repo-tasks",
+        help="repository tasks: a task file of python -m pytest_convcode.mine, the seed's parquet file, "
+        "or hf:NAME[@SPLIT] (e.g. hf:anonauthor/django_multi_task)",
+    )
 
     def __post_init__(self) -> None:
         if self.dataset and (self.dataset_version or self.dataset_path):
@@ -85,4 +90,4 @@ class DataOptions:
 
     @property
     def source(self) -> DataSource:
-        return DataSource(self.dataset_version, self.dataset_path, self.rag_path, self.dataset)
+        return DataSource(self.dataset_version, self.dataset_path, self.rag_path, self.dataset, self.repo_tasks)

@@ -13,8 +13,9 @@ from typing import Literal, Protocol
 from ..registry import Registry
 
 # how a data set's tasks are tested: calls judged against the reference's outputs (HumanEval+),
-# unittest modules (BigCodeBench), or predictions of what code does (CRUXEval)
-TaskKind = Literal["calls", "unittest", "reasoning"]
+# unittest modules (BigCodeBench), predictions of what code does (CRUXEval), or a repository's own
+# tests (repository tasks)
+TaskKind = Literal["calls", "unittest", "reasoning", "repository"]
 
 
 class LoadedDataset(Protocol):
@@ -39,12 +40,14 @@ class LoadedDataset(Protocol):
 @dataclass(frozen=True)
 class DataSource:
     """Which copy of a data set to load: ``--dataset-version``, ``--dataset-path``, ``--rag-path``,
-    ``--dataset`` (``hf:NAME@VERSION``, read through ``datasets``) (None: the bundled default)."""
+    ``--dataset`` (``hf:NAME@VERSION``, read through ``datasets``), ``--repo-tasks`` (None: the
+    bundled default)."""
 
     version: str | None = None
     path: Path | None = None
     rag_path: Path | None = None
     hub: str | None = None
+    repo_tasks: str | None = None
 
 
 @dataclass(frozen=True)

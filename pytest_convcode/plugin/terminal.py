@@ -28,6 +28,7 @@ from ..gates import RAN
 from ..generation import GenerationCache, Progress
 from ..metrics import EXCLUDING_ERRORS
 from ..options import add_options, from_config, option
+from ..repos.scores import table
 from . import options_group
 from .session import RUN
 
@@ -246,6 +247,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         _write_conversations(tr, summary["conversations"])
     if summary.get("convcodebench"):
         _write_convcodebench(tr, summary["convcodebench"])
+    for line in table(summary["repotasks"]) if summary.get("repotasks") else ():
+        tr.write_line(line)
     if summary["features"]:
         _write_features(tr, summary["features"])
     ran = f'; "{RAN}": the scores without them' if items["error"] else ""

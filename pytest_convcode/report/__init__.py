@@ -21,6 +21,7 @@ from .data import RunData, load_run
 from .embed import COLUMNS, embed, script_json
 from .files import ReportError
 from .problems import SETTING_ORDER
+from .repo_tasks import repotasks_charts, repotasks_rows
 
 __all__ = ["ReportError", "RunData", "load_run", "render_html", "write_html"]
 
@@ -58,6 +59,7 @@ def render_html(run: RunData) -> str:
         score_rows=score_rows,
         conversation_rows=conversation_rows,
         convcodebench_rows=page.convcodebench_table(summary),
+        repotasks_rows=repotasks_rows(summary),
         feature_rows=feature_rows,
         # the scores excluding errors, in the tables that had errors
         scores_ran=page.with_errors(score_rows),
@@ -65,7 +67,7 @@ def render_html(run: RunData) -> str:
         features_ran=page.with_errors(feature_rows),
         comparison=comparison,
         comparison_rows=page.comparison_rows(summary),
-        charts=page.charts(run),
+        charts=page.charts(run) + repotasks_charts(summary),
         settings=settings,
         suites=sorted({p.suite for p in run.problems}),
         index=script_json({"columns": COLUMNS, "rows": rows, "pageSize": PAGE_SIZE, "compared": bool(comparison)}),

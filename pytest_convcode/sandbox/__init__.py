@@ -8,6 +8,8 @@ from ._codec import FLOATS, HAS_NAN, describe_output, dump_output, is_floats, lo
 from .interface import (
     Call,
     CallJob,
+    CommandJob,
+    CommandResult,
     Ending,
     ExecResult,
     GiB,
@@ -27,6 +29,8 @@ __all__ = [
     "SANDBOXES",
     "Call",
     "CallJob",
+    "CommandJob",
+    "CommandResult",
     "Ending",
     "ExecResult",
     "GiB",

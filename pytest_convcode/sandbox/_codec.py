@@ -46,6 +46,18 @@ CALL_RECORDS = frozenset({*range(READY, DONE + 1), DESCRIPTIONS})
 # its index and every later one fail.
 TEST_START, TEST_END, TAMPERED = 8, 9, 11
 TEST_RECORDS = frozenset({READY, LOADED, LOAD_ERROR, DONE, TEST_START, TEST_END, TAMPERED})
+
+# A command job ("command" mode) writes READY once it is set up, before its command starts, then
+# EXITED when the command has ended: its wait status is the index. Its runner writes them, the
+# command never holds the pipe. Its trailer is the JSON line, then the tails of the command's
+# stdout and stderr ("stdout_bytes", "stderr_bytes" long).
+EXITED = 12
+COMMAND_RECORDS = frozenset({READY, EXITED})
+
+# The kernel charges CPU limits and CPU timers by scheduler ticks, while rusage reports precise
+# time; on a busy VM the ticks run 10 % and more ahead. So a SIGXCPU or SIGKILL after this share
+# of the budget is the limit's (no one else can SIGKILL a runner that is PID 1 of its namespace).
+CPU_LIMIT_SHARE = 0.5
 TEST_STATUSES: tuple[Literal["passed", "failed", "error", "skipped"], ...] = ("passed", "failed", "error", "skipped")
 
 # A test job's records are signed: each is followed by MAC_SIZE bytes of HMAC-SHA256, under the

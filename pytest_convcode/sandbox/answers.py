@@ -1,5 +1,5 @@
 """What a job's answer says: the runner's records and the supervisor's trailer, read into an
-``ExecResult`` (a call job) or a ``SuiteResult`` (a test job).
+``ExecResult`` (a call job), a ``SuiteResult`` (a test job) or a ``CommandResult`` (a command job).
 
 The runner writes READY before any candidate code runs, so whatever follows it is the
 candidate's doing: a stream it garbled, flooded, forged or cut short ends the calls or tests
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
+import signal
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 from ..errors import InfrastructureError
 from . import _codec
-from .interface import Call, ExecResult, GiB, MiB, SuiteResult, TestJob, TestOutcome
+from .interface import Call, CommandJob, CommandResult, ExecResult, GiB, MiB, SuiteResult, TestJob, TestOutcome
 
 MACHINERY = "the test machinery"  # the name of the outcome that a change after the last test adds
 
@@ -274,3 +276,40 @@ def _test_outcome(payload: memoryview, cpu: float) -> TestOutcome | None:
         return None
     status = _codec.TEST_STATUSES[data[0]]
     return TestOutcome(name.decode("utf-8", "replace"), status, detail.decode("utf-8", "replace"), cpu)
+
+
+# ---------------------------------------------------------------- command jobs
+
+
+def command_result(raw: bytearray, trailer_raw: bytes | bytearray, job: CommandJob) -> CommandResult:
+    """A command job's result. Its runner, which the command cannot reach, waited for it and wrote
+    its wait status (EXITED); without one, the runner was stopped at a limit, and so was the command."""
+    head, _, tails = bytes(trailer_raw).partition(b"\n")
+    fields = trailer(head)
+    stream = read_records(raw, _codec.COMMAND_RECORDS, len(raw))
+    kinds = [(kind, index) for kind, index, _, _ in stream.records]
+    if not kinds or kinds[0][0] != _codec.READY:
+        raise _not_ready(fields)
+    ending = {**_ending(fields, False, stream.garbled), "output": ""}
+    statuses = [index for kind, index in kinds[1:] if kind == _codec.EXITED]
+    if fields["ended"] in ("exit", "signal"):  # the runner ended by itself: after the command
+        if not statuses:
+            raise InfrastructureError(f"the command's runner ended without its status ({fields['output'][-3000:]})")
+        ending.update(_command_ending(statuses[0], fields["cpu"], job.cpu_budget))
+    out, err = fields["stdout_bytes"], fields["stderr_bytes"]
+    return CommandResult(
+        stdout=tails[:out].decode("utf-8", "replace"),
+        stderr=tails[out : out + err].decode("utf-8", "replace"),
+        dropped=fields["dropped"],
+        **ending,
+    )
+
+
+def _command_ending(status: int, cpu: float, budget: float) -> dict[str, Any]:
+    """The ``Ending`` fields of a command's wait status. Killed by its CPU-time rlimit (SIGXCPU, then
+    SIGKILL), it ends at the CPU limit; ``cpu`` is its whole tree's, which the runner reaped."""
+    if os.WIFEXITED(status):
+        return {"ended": "exit", "exit_code": os.WEXITSTATUS(status), "signal": None}
+    number = os.WTERMSIG(status)
+    at_limit = number in (signal.SIGXCPU, signal.SIGKILL) and cpu >= _codec.CPU_LIMIT_SHARE * budget
+    return {"ended": "cpu_limit" if at_limit else "signal", "exit_code": None, "signal": number}

@@ -4,16 +4,22 @@ A job is "define this program, then call ``entry_point`` on each argument tuple"
 the sandbox returns what each call produced. Judging the outputs is not its
 business: that happens on the trusted side (``judge.py``).
 
-A test job (``TestJob``) is the other kind: "run this program with a unittest
+A test job (``TestJob``) is the second kind: "run this program with a unittest
 module appended, then these test methods", for suites whose tests are code
 (BigCodeBench); the sandbox returns each test's outcome.
+
+A command job (``CommandJob``) is the third: "run this command line in a directory
+of your own", for programs that are not Python functions (a compiler and the program
+it made, a repository's own test runner); the sandbox returns how it ended and the
+tails of its stdout and stderr.
 """
 
 from __future__ import annotations
 
 import functools
+import posixpath
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -25,7 +31,8 @@ MiB = 1 << 20
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one job; CPU and wall time are per call, in the job."""
+    """Resource limits of one job; CPU and wall time are per call, in the job. ``memory_bytes``
+    is each process's address space; 0: none (a JVM, node reserve far more than they use)."""
 
     memory_bytes: int = 4 * GiB
     file_bytes: int = 64 * MiB
@@ -33,6 +40,8 @@ class Limits:
     # of a job's answer, all its outputs together; the largest reference output (MBPP+ Mbpp/255) pickles to ~400 MB
     max_output_bytes: int = 1024 * MiB
     min_job_cpu: float = 60.0  # least CPU budget for all calls of a job (EvalPlus gives a task 60 s)
+    # a command job's own /tmp (a tmpfs, in memory), its directory in it: all it writes, a tree's changes included
+    disk_bytes: int = 1 * GiB
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,60 @@ class SuiteResult(Ending):
         return [o for o in self.outcomes if o.status != "passed"]
 
 
+@dataclass(frozen=True)
+class CommandJob:
+    """Run ``argv`` in the job's own directory (which the command sees as its cwd), with ``files``
+    written there first; with ``tree``, the job's directory starts as a copy-on-write view of that
+    directory (the files written over it), so a command can edit a repository without touching it.
+
+    ``argv[0]`` is a path, or a name looked up on the environment's PATH (the sandbox's safe one
+    unless ``env`` sets another); a command that cannot start ends with status 127 (not found)
+    or 126, saying why on stderr. The command sees its directory as /tmp/work and /tmp as its home
+    (a tmpfs of ``limits.disk_bytes``); it reads the interpreter's and the system's files and
+    ``readable``, writes only in its /tmp, and has a loopback network of its own, nothing more.
+    ``cpu_budget`` holds for all its processes together; so does ``limits.max_processes``.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    argv: tuple[str, ...]
+    files: Mapping[str, str] = field(default_factory=dict)  # relative path -> text, written before the run
+    tree: str | None = None  # absolute path of a directory to start from (read-only underneath)
+    cwd: str = "."  # relative to the job's directory
+    env: Mapping[str, str] = field(default_factory=dict)  # added to the sandbox's safe environment
+    readable: tuple[str, ...] = ()  # extra paths the command may read (a venv, a toolchain, the tree)
+    stdin: str = ""
+    cpu_budget: float = 60.0  # CPU seconds for the whole process tree
+    wall_budget: float = 120.0
+    output_bytes: int = 1 << 20  # keep at most this much of stdout and of stderr (their tails)
+    limits: Limits = field(default_factory=Limits)  # memory (0: none), processes, file size, disk
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError("a command job needs a command: argv is empty")
+        for path, is_file in [*((name, True) for name in self.files), (self.cwd, False)]:
+            normal = posixpath.normpath(path)
+            if posixpath.isabs(normal) or normal.split("/")[0] == ".." or (is_file and normal == "."):
+                raise ValueError(f"{path!r} is not a path inside the job's directory")
+        if self.tree is not None and not posixpath.isabs(self.tree):
+            raise ValueError(f"the tree must be an absolute path, not {self.tree!r}")
+
+
+@dataclass(frozen=True)
+class CommandResult(Ending):
+    """How a command ended, as its supervisor saw it ("exit", "signal", "cpu_limit" or
+    "wall_timeout"), and the tails of its stdout and stderr, read as UTF-8 (``output`` is empty)."""
+
+    stdout: str
+    stderr: str
+    dropped: int = 0  # bytes cut from the front of stdout and stderr, to keep ``output_bytes`` of each
+
+    @property
+    def ok(self) -> bool:
+        """It exited with status 0, within its limits."""
+        return self.ended == "exit" and self.exit_code == 0
+
+
 class Sandbox(Protocol):
     name: str
 
@@ -194,6 +257,10 @@ class Sandbox(Protocol):
         ...
 
     def run_tests(self, job: TestJob) -> SuiteResult: ...
+
+    def run_command(self, job: CommandJob) -> CommandResult:
+        """Run a command job; several threads may call it at once."""
+        ...
 
     def warnings(self) -> list[str]:
         """What isolation this machine could not provide."""

@@ -2,8 +2,8 @@
 
 Each job travels over a socket with two pipes of its own for the answer (the runner's records,
 the supervisor's trailer), so several threads may run jobs at once and no answer can be mixed
-up with another. Call jobs and test jobs share all of it; the wire JSON's ``mode`` tells them
-apart. ``answers.py`` reads what an answer says.
+up with another. Call, test and command jobs share all of it; the wire JSON's ``mode`` tells
+them apart. ``answers.py`` reads what an answer says.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 from ..errors import InfrastructureError
 from . import _codec
-from .answers import calls_result, suite_result
-from .interface import CallJob, ExecResult, Limits, SuiteResult, TestJob
+from .answers import calls_result, command_result, suite_result
+from .interface import CallJob, CommandJob, CommandResult, ExecResult, Limits, SuiteResult, TestJob
 from .registry import SANDBOXES
 
 WORKER = Path(__file__).with_name("_worker")  # a package, run by the sandbox interpreter
@@ -47,6 +47,7 @@ READ_BYTES = 1 << 22
 READ_PAUSE = 0.001
 BUSY_READ_BYTES = 1 << 16  # a read this large finds the runner outpacing us: read on at once
 DRAIN_READS = 4  # once the trailer came: one read takes all a pipe holds (PIPE_BYTES < READ_BYTES)
+COMMAND_RECORD_BYTES = 1 << 12  # a command job's runner writes two small records; its output comes in the trailer
 
 
 @SANDBOXES.register("process")
@@ -139,6 +140,16 @@ class ProcessSandbox:
             answer.close()
         return suite_result(answer.records, answer.trailer, job, key, answer.overflow)
 
+    def run_command(self, job: CommandJob) -> CommandResult:
+        """A command job's records are its runner's (READY, then the command's wait status): the
+        runner closes their pipe before the command starts. Its output comes in the trailer."""
+        answer = self._send_job(_command_wire(job), b"", b"", job.wall_budget, COMMAND_RECORD_BYTES)
+        try:
+            answer.read_all([answer])
+        finally:
+            answer.close()
+        return command_result(answer.records, answer.trailer, job)
+
     def _send_job(self, wire: dict[str, Any], inputs: bytes, key: bytes, wall: float, cap: int) -> _Answer:
         """Send a job with two pipes for its answer; the worker gets ``wall`` seconds, plus a backstop."""
         header = json.dumps(wire).encode()
@@ -186,6 +197,14 @@ def _test_wire(job: TestJob) -> dict[str, Any]:
     wire: dict[str, Any] = {"mode": "tests"}
     wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name != "limits")
     wire["test_names"] = None if job.test_names is None else list(job.test_names)
+    wire.update(_limits(job.limits))
+    return wire
+
+
+def _command_wire(job: CommandJob) -> dict[str, Any]:
+    wire: dict[str, Any] = {"mode": "command"}
+    wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name != "limits")
+    wire["files"], wire["env"] = dict(job.files), dict(job.env)
     wire.update(_limits(job.limits))
     return wire
 

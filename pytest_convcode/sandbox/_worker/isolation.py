@@ -71,6 +71,15 @@ def tests_mode(job: dict[str, Any]) -> bool:
     return job.get("mode") == "tests"
 
 
+def command_mode(job: dict[str, Any]) -> bool:
+    return job.get("mode") == "command"
+
+
+def _whole_job(job: dict[str, Any]) -> bool:
+    """A test or command job: one budget for the whole job (a call job's are per call)."""
+    return job.get("mode") in ("tests", "command")
+
+
 def _calls_cpu(job: dict[str, Any]) -> float:
     total: float = sum(job["cpu_limits"])
     budget: float | None = job["cpu_budget"]
@@ -78,7 +87,7 @@ def _calls_cpu(job: dict[str, Any]) -> float:
 
 
 def cpu_budget(job: dict[str, Any]) -> int:
-    if tests_mode(job):
+    if _whole_job(job):
         budget: float = job["cpu_budget"]
         return max(math.ceil(budget), 1)
     load: float = job["load_cpu"]
@@ -87,7 +96,7 @@ def cpu_budget(job: dict[str, Any]) -> int:
 
 def wall_budget(job: dict[str, Any]) -> float:
     """The wall-clock deadline keeps the per-call ratio of wall to CPU limits."""
-    if tests_mode(job):
+    if _whole_job(job):
         return float(job["wall_budget"])
     ratio: float = sum(job["wall_limits"]) / max(sum(job["cpu_limits"]), 1e-9)
     load: float = job["load_wall"]
@@ -112,7 +121,15 @@ def private_view(workdir: str, uid: int | None, isolation: Isolation) -> tuple[s
     if uid is not None:
         os.chown(TEST_CWD, uid, uid)
     os.chdir(TEST_CWD)
-    readable, writable = list(TEST_READABLE), [TEST_TMP]
+    machine_of_its_own(TEST_READABLE, [TEST_TMP], isolation)
+    return TEST_CWD, TEST_TMP
+
+
+def machine_of_its_own(readable: list[str], writable: list[str], isolation: Isolation) -> None:
+    """What a private view (a test or command job's, in its own mount and network namespaces)
+    adds to its /tmp: a /dev/shm, a /proc of its processes, the loopback up, and a Landlock
+    ruleset that also allows ``readable`` and ``writable`` (as they are mounted now) and TCP."""
+    readable, writable = list(readable), list(writable)
     with contextlib.suppress(OSError):
         libc.mount("tmpfs", "/dev/shm", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, f"size={TEST_SHM_BYTES},mode=1777")
         writable.append("/dev/shm")
@@ -123,7 +140,6 @@ def private_view(workdir: str, uid: int | None, isolation: Isolation) -> tuple[s
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", IFF_UP))
     isolation.landlock.widen(readable, writable)
-    return TEST_CWD, TEST_TMP
 
 
 def confine(job: dict[str, Any], workdir: str, tmpdir: str, uid: int | None, isolation: Isolation) -> None:
@@ -147,13 +163,14 @@ def confine(job: dict[str, Any], workdir: str, tmpdir: str, uid: int | None, iso
 def _set_limits(job: dict[str, Any], uid: int | None) -> None:
     mem = job["memory_bytes"]
     cpu = cpu_budget(job)
-    limits = {
-        resource.RLIMIT_AS: mem,
+    limits: dict[int, int | tuple[int, int]] = {
         # a test job's budget is exact: its runner, as PID 1, ignores the soft limit's SIGXCPU
         resource.RLIMIT_CPU: (cpu, cpu if tests_mode(job) else cpu + 1),
         resource.RLIMIT_FSIZE: job["file_bytes"],
         resource.RLIMIT_CORE: 0,
     }
+    if mem:  # 0 or None: none (a JVM, node reserve far more address space than they use)
+        limits[resource.RLIMIT_AS] = mem
     if job.get("guard") == "evalplus":
         limits[resource.RLIMIT_DATA] = mem
         limits[resource.RLIMIT_STACK] = mem

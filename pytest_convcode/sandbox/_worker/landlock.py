@@ -10,6 +10,7 @@ import ctypes
 import os
 import struct
 import sys
+from collections.abc import Iterable
 
 from . import libc
 
@@ -82,11 +83,13 @@ def readable_roots() -> list[str]:
     but nothing inside ``PACKAGE`` (``sys.path`` holds this worker's own directory there)."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *SYSTEM_READABLE}
     roots.update(p for p in sys.path if p and os.path.isdir(p))
+    return outside_package(roots)
+
+
+def outside_package(paths: Iterable[str]) -> list[str]:
+    """Paths that together cover ``paths`` (their real paths) but nothing inside ``PACKAGE``."""
     excluded = os.path.realpath(PACKAGE)
-    readable: set[str] = set()
-    for root in roots:
-        readable.update(without(os.path.realpath(root), excluded))
-    return sorted(readable)
+    return sorted({kept for path in paths for kept in without(os.path.realpath(path), excluded)})
 
 
 def without(root: str, excluded: str) -> list[str]:

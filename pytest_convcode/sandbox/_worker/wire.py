@@ -73,9 +73,11 @@ def signed_writer(fd: int, key: bytes) -> Writer:
     return write
 
 
-def write_trailer(fd: int, fields: dict[str, Any]) -> None:
+def write_trailer(fd: int, fields: dict[str, Any], tails: bytes | None = None) -> None:
+    """The trailer's JSON; with ``tails`` (a command job's), a newline and those bytes after it."""
+    data = json.dumps(fields).encode()
     with contextlib.suppress(BrokenPipeError):  # the client gave up on this job
-        write_all(fd, json.dumps(fields).encode())
+        write_all(fd, data if tails is None else data + b"\n" + tails)
 
 
 class Received(NamedTuple):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 import select
 import shutil
@@ -14,29 +16,71 @@ from collections.abc import Callable
 from typing import Any
 
 from . import libc
-from .isolation import Isolation, cpu_budget, tests_mode, wall_budget
-from .runner import run_job
+from .commands import tree_cpu
+from .isolation import Isolation, command_mode, cpu_budget, tests_mode, wall_budget
+from .runner import UID_BASE, run_job
 from .unittests import prepare
-from .wire import recv_job, write_trailer
+from .wire import codec, recv_job, write_trailer
 
-OUTPUT_TAIL = 8192
+OUTPUT_TAIL = 8192  # a call or test job's stdout and stderr, together
 FINAL_READS = 16  # of the output a runner left in its pipe (a pipe holds 64 KB: one or two reads)
-# The kernel charges CPU limits and CPU timers by scheduler ticks, while rusage reports precise
-# time; on a busy VM the ticks run 10 % and more ahead. So a SIGXCPU or SIGKILL after this share
-# of the budget is the limit's (no one else can SIGKILL a runner that is PID 1 of its namespace).
-CPU_LIMIT_SHARE = 0.5
+# A command job's process tree is checked against its CPU budget when it could have used it up,
+# were it busy on every CPU, and then again, until it ends; checks are at least this far apart.
+CPU_CHECK_SECONDS = 0.05
+CPUS = len(os.sched_getaffinity(0))
+
+
+class _Output:
+    """One of a runner's output pipes, and the tail kept of it: its last ``cap`` bytes."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self.fd, self.cap = fd, cap
+        self.tail = bytearray()
+        self.dropped = 0  # bytes cut from the front of ``tail``
+
+    def add(self, chunk: bytes) -> None:
+        self.tail += chunk
+        if len(self.tail) > 2 * self.cap:  # cut now and then, not at every read
+            self.trim()
+
+    def trim(self) -> None:
+        cut = max(len(self.tail) - self.cap, 0)
+        del self.tail[:cut]
+        self.dropped += cut
 
 
 class _Job:
     """A job whose runner is running: what the zygote needs to supervise it and answer."""
 
-    def __init__(self, job: dict[str, Any], trailer: int, workdir: str, pid: int, out_r: int) -> None:
-        self.job, self.trailer, self.workdir, self.pid, self.out_r = job, trailer, workdir, pid, out_r
+    def __init__(self, job: dict[str, Any], trailer: int, workdir: str, pid: int, outputs: list[_Output]) -> None:
+        self.job, self.trailer, self.workdir, self.pid, self.outputs = job, trailer, workdir, pid, outputs
         self.pidfd = os.pidfd_open(pid)
         self.started = time.monotonic()
         self.deadline = self.started + wall_budget(job)
-        self.tail = bytearray()
-        self.timed_out = False
+        self.stopped = ""  # "wall_timeout" or "cpu_limit": the zygote killed it
+        self.uid = -1  # a command job's uid, where it has one of its own: its processes' CPU is summed
+        self.cpu_check = math.inf
+        self.tree_cpu = 0.0  # its tree's CPU time when last summed
+
+    def watch_cpu(self) -> None:
+        """Sum its process tree's CPU time once it could have used up its budget."""
+        self.uid = UID_BASE + libc.host_pid_of(self.pidfd)
+        self.cpu_check = self.started + float(self.job["cpu_budget"]) / CPUS
+
+    def check_cpu(self, now: float) -> bool:
+        """False when the tree has used up its CPU budget; else the next check is set."""
+        self.tree_cpu = tree_cpu(self.uid)
+        left = float(self.job["cpu_budget"]) - self.tree_cpu
+        self.cpu_check = now + max(left / CPUS, CPU_CHECK_SECONDS)
+        return left > 0
+
+    def stop(self, why: str) -> None:
+        """Kill the runner (and so its namespace). A command job's tree is summed first: what the
+        kernel kills as the namespace ends is not counted in the runner's rusage."""
+        if self.uid >= 0 and why != "cpu_limit":
+            self.tree_cpu = tree_cpu(self.uid)
+        os.kill(self.pid, signal.SIGKILL)
+        self.stopped = why
 
 
 class Zygote:
@@ -69,9 +113,12 @@ class Zygote:
                         handler()
                 now = time.monotonic()
                 for job in self.jobs.values():
-                    if not job.timed_out and job.deadline <= now:
-                        os.kill(job.pid, signal.SIGKILL)
-                        job.timed_out = True
+                    if job.stopped:
+                        continue
+                    if job.deadline <= now:
+                        job.stop("wall_timeout")
+                    elif job.cpu_check <= now and not job.check_cpu(now):
+                        job.stop("cpu_limit")
         except (EOFError, ConnectionError):  # the client is gone
             pass
         finally:
@@ -89,7 +136,7 @@ class Zygote:
         del self.handlers[fd]
 
     def _until_next_deadline(self) -> float:
-        deadlines = [job.deadline for job in self.jobs.values() if not job.timed_out]
+        deadlines = [min(job.deadline, job.cpu_check) for job in self.jobs.values() if not job.stopped]
         return max(min(deadlines) - time.monotonic(), 0.0) if deadlines else -1
 
     def _receive(self) -> None:
@@ -97,9 +144,11 @@ class Zygote:
         self.count += 1
         # no "-" in the job's path: some tests split paths on it (BigCodeBench/1127)
         workdir = os.path.join(self.base, f"job_{self.count}")
+        # a command job's stdout and stderr apart, each its own tail; else one pipe for both
+        streams = 2 if command_mode(job) else 1
         try:
             os.mkdir(workdir, 0o700)
-            out_r, out_w = os.pipe()
+            pipes = [os.pipe() for _ in range(streams)]
         except OSError:
             write_trailer(trailer, {"ended": "supervisor_error", "error": traceback.format_exc()})
             os.close(records)
@@ -111,20 +160,24 @@ class Zygote:
         if pid == 0:
             try:
                 libc.die_with_parent()  # a killed run leaves no jobs
-                os.close(out_r)
-                os.dup2(out_w, 1)
-                os.dup2(out_w, 2)
+                os.dup2(pipes[0][1], 1)
+                os.dup2(pipes[-1][1], 2)
                 if self.home_ns is None:
                     os.setsid()
-                run_job(job, records, key, workdir, self.isolation)  # closes the trailer's pipe first
+                run_job(job, records, key, workdir, self.isolation)  # closes every other descriptor first
             finally:
                 os._exit(70)
-        os.close(out_w)
         os.close(records)  # the runner's alone now: its end is the end of the runner's processes
-        os.set_blocking(out_r, False)
-        running = _Job(job, trailer, workdir, pid, out_r)
+        for _, write_end in pipes:
+            os.close(write_end)
+        cap = job["output_bytes"] if command_mode(job) else OUTPUT_TAIL
+        running = _Job(job, trailer, workdir, pid, [_Output(read_end, cap) for read_end, _ in pipes])
+        if command_mode(job) and self.isolation.uid_switch:
+            running.watch_cpu()
         self.jobs[running.pidfd] = running
-        self._watch(out_r, lambda: self._read_output(running))
+        for output in running.outputs:
+            os.set_blocking(output.fd, False)
+            self._watch(output.fd, functools.partial(self._read_output, output))
         self._watch(running.pidfd, lambda: self._finish(running))
 
     def _fork(self) -> int:
@@ -138,29 +191,31 @@ class Zygote:
             libc.setns(self.home_ns, libc.CLONE_NEWPID)
         return pid
 
-    def _read_output(self, job: _Job) -> bool:
-        """Keep the tail of the runner's stdout and stderr; False when there is nothing to read now."""
+    def _read_output(self, output: _Output) -> bool:
+        """Add to the tail of a runner's output; False when there is nothing to read now."""
         try:
-            chunk = os.read(job.out_r, 1 << 16)
+            chunk = os.read(output.fd, 1 << 16)
         except BlockingIOError:
             return False
         if not chunk:
-            self._unwatch(job.out_r)
-            os.close(job.out_r)
-            job.out_r = -1
+            self._unwatch(output.fd)
+            os.close(output.fd)
+            output.fd = -1
             return False
-        job.tail = (job.tail + chunk)[-OUTPUT_TAIL:]
+        output.add(chunk)
         return True
 
     def _finish(self, job: _Job) -> None:
         """The runner has exited, and (as the init of its namespace) everything it started with it.
         Without namespaces a process it started may hold its output open: read what is there, no more."""
-        for _ in range(FINAL_READS):
-            if job.out_r < 0 or not self._read_output(job):
-                break
-        if job.out_r >= 0:
-            self._unwatch(job.out_r)
-            os.close(job.out_r)
+        for output in job.outputs:
+            for _ in range(FINAL_READS):
+                if output.fd < 0 or not self._read_output(output):
+                    break
+            if output.fd >= 0:
+                self._unwatch(output.fd)
+                os.close(output.fd)
+            output.trim()
         self._unwatch(job.pidfd)
         del self.jobs[job.pidfd]
         os.close(job.pidfd)
@@ -168,25 +223,29 @@ class Zygote:
             _kill_group(job.pid)
         leftovers = _remove_if_empty(job.workdir)
         _, status, usage = os.wait4(job.pid, 0)  # only now may its pid, and so its uid, be reused
-        cpu = usage.ru_utime + usage.ru_stime
-        if job.timed_out:
-            ended = "wall_timeout"
+        cpu = max(usage.ru_utime + usage.ru_stime, job.tree_cpu)
+        if job.stopped:
+            ended = job.stopped
         elif _stopped_by_cpu_limit(job.job, status, cpu):
             ended = "cpu_limit"
         else:
             ended = "signal" if os.WIFSIGNALED(status) else "exit"
-        write_trailer(
-            job.trailer,
-            {
-                "ended": ended,
-                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "wall": round(time.monotonic() - job.started, 4),
-                "cpu": round(cpu, 4),
-                "max_rss_kb": usage.ru_maxrss,
-                "output": job.tail.decode("utf-8", "replace"),
-            },
-        )
+        fields = {
+            "ended": ended,
+            "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "wall": round(time.monotonic() - job.started, 4),
+            "cpu": round(cpu, 4),
+            "max_rss_kb": usage.ru_maxrss,
+            "output": job.outputs[-1].tail[-OUTPUT_TAIL:].decode("utf-8", "replace"),  # stderr's, a command's
+        }
+        if command_mode(job.job):
+            stdout, stderr = job.outputs
+            fields.update(stdout_bytes=len(stdout.tail), stderr_bytes=len(stderr.tail))
+            fields["dropped"] = stdout.dropped + stderr.dropped
+            write_trailer(job.trailer, fields, bytes(stdout.tail + stderr.tail))
+        else:
+            write_trailer(job.trailer, fields)
         os.close(job.trailer)  # the client has its answer: clean up after it, not before
         if leftovers:
             self._remove_in_background(job.workdir)
@@ -226,7 +285,8 @@ def _remove_if_empty(workdir: str) -> bool:
 def _stopped_by_cpu_limit(job: dict[str, Any], status: int, cpu: float) -> bool:
     """As PID 1 a test runner ignores the soft limit's SIGXCPU: the hard limit's SIGKILL ends it."""
     limit_signals = (signal.SIGXCPU, signal.SIGKILL)
-    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in limit_signals and cpu >= CPU_LIMIT_SHARE * cpu_budget(job)
+    at_limit = cpu >= codec.CPU_LIMIT_SHARE * cpu_budget(job)
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in limit_signals and at_limit
 
 
 def _kill_group(pid: int) -> None:

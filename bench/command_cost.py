@@ -15,7 +15,7 @@ The tree is Django 4.0.4's source (~6,600 files; the repository suite runs Djang
 
     pip download --no-binary :all: --no-deps django==4.0.4 -d /var/tmp/convcode_bench
     tar xzf /var/tmp/convcode_bench/Django-4.0.4.tar.gz -C /var/tmp/convcode_bench
-    .venv/bin/python bench/command_cost.py /var/tmp/convcode_bench/Django-4.0.4 [--repeat 5] [--jobs 20]
+    .venv/bin/python bench/command_cost.py /var/tmp/convcode_bench/Django-4.0.4 [--repeat 5] [--jobs 30]
 """
 
 from __future__ import annotations
@@ -61,23 +61,25 @@ def time_copies(tree: Path, copy: Callable[[Path, Path], None], repeat: int) -> 
     return statistics.median(times)
 
 
-def time_jobs(sandbox: ProcessSandbox, job: CommandJob, jobs: int) -> float:
-    """Median seconds of a job, as its client waits for it (one at a time)."""
-    times = []
-    for _ in range(jobs):
-        start = time.perf_counter()
-        result = sandbox.run_command(job)
-        times.append(time.perf_counter() - start)
-        if not result.ok:
-            raise SystemExit(f"{job.argv} failed: {result.how_it_ended}\n{result.stderr}")
-    return statistics.median(times)
+def time_jobs(sandbox: ProcessSandbox, jobs: list[CommandJob], rounds: int) -> list[float]:
+    """Median seconds of each job, as its client waits for it; one of each a round, so that a
+    machine busy with other work weighs on all alike."""
+    times: list[list[float]] = [[] for _ in jobs]
+    for _ in range(rounds):
+        for job, taken in zip(jobs, times, strict=True):
+            start = time.perf_counter()
+            result = sandbox.run_command(job)
+            taken.append(time.perf_counter() - start)
+            if not result.ok:
+                raise SystemExit(f"{job.argv} failed: {result.how_it_ended}\n{result.stderr}")
+    return [statistics.median(taken) for taken in times]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tree", type=Path, help="the tree (Django's source: see the module's docstring)")
     parser.add_argument("--repeat", type=int, default=5, help="copies of each kind (default 5)")
-    parser.add_argument("--jobs", type=int, default=20, help="sandbox jobs of each kind (default 20)")
+    parser.add_argument("--jobs", type=int, default=30, help="sandbox jobs of each kind (default 30)")
     args = parser.parse_args()
     tree = args.tree.resolve()
     files = sum(len(found) for _, _, found in os.walk(tree))
@@ -89,10 +91,9 @@ def main() -> None:
     sandbox = ProcessSandbox()
     try:
         sandbox.warnings()  # the worker starts here, not in the first job's time
-        bare = time_jobs(sandbox, CommandJob(("true",)), args.jobs)
-        view = time_jobs(sandbox, CommandJob(("true",), tree=str(tree)), args.jobs)
         edit = CommandJob(("sh", "-c", "echo '# edited' >> setup.py && tail -1 setup.py"), tree=str(tree))
-        edited = time_jobs(sandbox, edit, args.jobs)
+        jobs = [CommandJob(("true",)), CommandJob(("true",), tree=str(tree)), edit]
+        bare, view, edited = time_jobs(sandbox, jobs, args.jobs)
     finally:
         sandbox.close()
     rows += [

@@ -204,7 +204,8 @@ class CommandJob:
     or 126, saying why on stderr. The command sees its directory as /tmp/work and /tmp as its home
     (a tmpfs of ``limits.disk_bytes``); it reads the interpreter's and the system's files and
     ``readable``, writes only in its /tmp, and has a loopback network of its own, nothing more.
-    ``cpu_budget`` holds for all its processes together; so does ``limits.max_processes``.
+    ``cpu_budget`` holds for all its processes together; so does ``limits.max_processes``, which
+    counts threads (a JVM starts some 20); ``limits.memory_bytes`` holds for each process.
     """
 
     __test__ = False  # not a pytest test class, whatever its name says

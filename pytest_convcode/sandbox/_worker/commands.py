@@ -7,8 +7,18 @@ loopback network. It confines itself, writes the job's files, then stays behind 
 the job's PID namespace while the command runs as its child (``run``): it reaps whatever the
 command leaves, and reports the command's wait status, which the command cannot reach (the runner
 is not dumpable, and no signal from inside the namespace reaches its init). When the command ends
-the runner does, and the kernel kills whatever is left. The zygote sums the CPU time of the job's
-processes (``tree_cpu``): a CPU-time rlimit holds per process only.
+the runner does, and the kernel kills whatever is left.
+
+What holds for the job's processes together, with a uid of its own (root):
+- CPU: the zygote sums their CPU time (``tree_cpu``) once they could have used the budget, busy
+  on every CPU, then again when they next could, at least 50 ms apart, and kills the job at the
+  budget: it ends within the budget plus what it used since the last check (at most 50 ms a
+  CPU). Each process also has the budget as its CPU-time rlimit;
+- processes: ``RLIMIT_NPROC`` on its uid counts every process and thread of the job;
+- memory: ``RLIMIT_AS`` is per process (so up to ``max_processes`` times it), and what it writes
+  in its /tmp, a tmpfs of ``disk_bytes``; ``RLIMIT_FSIZE`` per file;
+- time: the zygote's wall-clock deadline kills the runner, and the namespace with it.
+Without a uid of its own (no root) only the rlimits per process and the deadline hold.
 """
 
 from __future__ import annotations
@@ -28,7 +38,8 @@ from .wire import codec, record, write_all
 JOB_TMP, JOB_CWD = "/tmp", "/tmp/work"  # in the job's own mount namespace
 # Devices, and what toolchains read in /etc: the dynamic linker's cache (without it, it misses libraries),
 # OpenSSL's configuration (node will not start without it), the JDK's (its conf/ links there).
-# Not all of /etc: the job's uid can read what Landlock lets it (see isolation._become).
+# Not all of /etc, which holds secrets: only Landlock keeps the job from reading them (its uid
+# keeps CAP_DAC_READ_SEARCH, see isolation._become).
 COMMAND_READABLE = [
     *TEST_READABLE,
     *("/dev/zero", "/dev/random", "/dev/full"),
@@ -49,17 +60,18 @@ def command_view(job: dict[str, Any], workdir: str, uid: int | None, isolation: 
             shutil.copytree(tree, workdir, symlinks=True, dirs_exist_ok=True)
         return workdir, workdir
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)  # nothing mounted here reaches the host
-    lower = trees.lower_layer(tree, uid) if tree is not None else None
-    mode = os.stat(tree).st_mode & 0o7777 if tree is not None else 0o700  # the tree may be under /tmp:
+    lower = None
+    if tree is not None:  # before the job's /tmp hides the host's, where the tree may lie
+        lower = trees.lower_layer(tree, uid), os.stat(tree).st_mode & 0o7777
     owner = "" if uid is None else f",uid={uid},gid={uid}"
     size = f"size={job['disk_bytes']},mode=0700{owner}"
-    libc.mount("tmpfs", JOB_TMP, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, size)  # from here on hidden
+    libc.mount("tmpfs", JOB_TMP, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, size)
     if lower is None:
         os.mkdir(JOB_CWD, 0o700)
         if uid is not None:
             os.chown(JOB_CWD, uid, uid)
     else:
-        trees.mount_view(lower, JOB_CWD, mode, uid)
+        trees.mount_view(*lower, JOB_CWD, uid)
     machine_of_its_own(COMMAND_READABLE + outside_package(job["readable"]), [JOB_TMP], isolation)
     return JOB_CWD, JOB_TMP
 

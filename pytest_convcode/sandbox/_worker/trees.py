@@ -39,16 +39,16 @@ def _idmapped(tree: str, uid: int) -> int:
         os.close(userns)
 
 
-def mount_view(lower: int, view: str, mode: int, uid: int | None) -> None:
+def mount_view(lower: int, mode: int, view: str, uid: int | None) -> None:
     """The overlay at ``view``: ``lower`` (``lower_layer``'s) under an upper layer in the job's
-    /tmp. The clone is attached only while the overlay mounts (which keeps its own reference):
-    afterwards no path leads to it."""
+    /tmp, its root's ``mode`` the tree's. The clone is attached only while the overlay mounts
+    (which keeps its own reference): afterwards no path leads to it."""
     layers = [os.path.join(COW, name) for name in ("lower", "upper", "work")]
     os.mkdir(COW, 0o700)
     for path in [*layers, view]:
         os.mkdir(path, 0o700)
     lower_dir, upper, work = layers
-    os.chmod(upper, mode)  # the view's root looks like the tree's
+    os.chmod(upper, mode)  # the overlay's root takes the upper layer's owner and mode
     if uid is not None:
         os.chown(upper, uid, uid)
     libc.attach(lower, lower_dir)

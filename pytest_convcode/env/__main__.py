@@ -1,47 +1,96 @@
 """``python -m pytest_convcode.env bigcodebench``: make the environment BigCodeBench's tasks run
-in, check it, and say what to pass to ``--sandbox-python``.
+in, check it, and say what to pass to ``--sandbox-python``. ``python -m pytest_convcode.env repo
+SPEC``: fetch a repository (``django==4.0.4`` or a checkout's path), make the environment its own
+tests run in, check its test runner, and record it for the repository-task suite and the miner.
 
-Exit status: 0 when every module the tasks import imports there, 1 when the environment was
-made but some do not (they are listed, with the tasks that need them), 2 when it could not be
-made or the command line is wrong.
+Exit status: 0 when the environment was made and checked (for BigCodeBench: every module the
+tasks import imports there), 1 when BigCodeBench's was made but some modules do not import
+(they are listed, with the tasks that need them), 2 when it could not be made, its check failed
+or the command line is wrong.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from . import AUTO, ENVIRONMENTS, HIDDEN, Made, default_path, hidden_from_jobs, record_file, save
-from .build import BuildError, default_base_python, make
+from ..errors import UsageError
+from ..repos.environment import RepoEnvironment, default_path, runner_of, save
+from ..repos.runner import TestRun, run_direct
+from ..repos.source import fetch
+from . import AUTO, ENVIRONMENTS, HIDDEN, Made, hidden_from_jobs, record_file
+from . import default_path as env_path
+from . import save as save_made
+from .build import BuildError, StatusLine, default_base_python, install, make, make_venv
 
 SHOWN_TASKS = 6
+REPO = "repo"
+# a repository's test requirements, where repositories keep them (Django: the first)
+TEST_REQUIREMENTS = (
+    "tests/requirements/py3.txt",
+    "tests/requirements.txt",
+    "requirements-test.txt",
+    "requirements/test.txt",
+    "test-requirements.txt",
+)
+# what every repository environment needs beside its own: the miner's coverage, a runner for pytest's
+TOOLS = {"django": ["coverage>=7"], "pytest": ["coverage>=7", "pytest>=7"]}
+DJANGO_CHECK = "utils_tests.test_text"  # a quick part of Django's suite; other repositories: their whole suite
+CHECK_SECONDS = 600.0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_convcode.env",
-        description="Make the environment a suite's tasks run in, check it, and say what to pass to --sandbox-python.",
+        description="Make the environment a suite's tasks run in, check it, and say how the suite finds it.",
     )
-    parser.add_argument("name", choices=sorted(ENVIRONMENTS), help="the environment to make")
+    parser.add_argument("name", choices=[*sorted(ENVIRONMENTS), REPO], help="the environment to make")
+    parser.add_argument("spec", nargs="?", help="repo: a PyPI sdist pinned to a version (django==4.0.4) or a checkout")
     parser.add_argument("--path", type=Path, help="where to make it (default: the machine's cache, envs/NAME)")
-    parser.add_argument("--requirements", type=Path, help="a pip requirements file instead of the bundled one")
+    parser.add_argument(
+        "--requirements",
+        type=Path,
+        help="a pip requirements file instead of the bundled one "
+        "(repo: of its tests, instead of the one found in its tree)",
+    )
     parser.add_argument("--python", default=default_base_python(), help="the interpreter to make it from")
+    parser.add_argument(
+        "--check",
+        nargs="+",
+        metavar="LABEL",
+        help="repo: the tests that check its runner "
+        "(default: Django's utils_tests.test_text; another repository's whole suite)",
+    )
     args = parser.parse_args(argv)
+    if args.requirements and not args.requirements.is_file():
+        parser.exit(2, f"error: --requirements {args.requirements}: no such file\n")
+    if args.path and hidden_from_jobs(args.path):
+        parser.exit(2, f"error: --path {args.path.absolute()}: {HIDDEN}; choose another place\n")
+    if args.name == REPO:
+        if not args.spec:
+            parser.exit(2, "error: repo: name the repository: django==4.0.4, or a checkout's path\n")
+        return _repo(args)
+    if args.spec or args.check:
+        parser.exit(2, f"error: {args.name} takes no repository or --check: those are repo's\n")
+    return _bigcodebench(args)
+
+
+def _bigcodebench(args: argparse.Namespace) -> int:
     env = ENVIRONMENTS[args.name]
     requirements = args.requirements or env.requirements
-    if not requirements.is_file():
-        parser.exit(2, f"error: --requirements {requirements}: no such file\n")
-    path = (args.path or default_path(env.name)).absolute()
-    if hidden_from_jobs(path):
-        parser.exit(2, f"error: --path {path}: {HIDDEN}; choose another place\n")
+    path = (args.path or env_path(env.name)).absolute()
     print(f"making the {env.name} environment in {path} from {requirements}", flush=True)
     try:
         made = make(env, path, requirements, args.python, sys.stdout)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    save(env.name, made)
+    save_made(env.name, made)
     print(summary(env.name, made, env.modules()))
     return 1 if made.missing else 0
 
@@ -61,6 +110,99 @@ def summary(name: str, made: Made, modules: dict[str, tuple[str, ...]]) -> str:
     lines.append(
         f"run with: --sandbox-python {made.python}   (or --sandbox-python {AUTO}: recorded in {record_file(name)})"
     )
+    return "\n".join(lines)
+
+
+def _repo(args: argparse.Namespace) -> int:
+    status = StatusLine(sys.stdout)
+    try:
+        status.show("fetching the source", args.spec)
+        source = fetch(args.spec)
+        if hidden_from_jobs(source.tree):
+            raise UsageError(f"repository {args.spec}: {HIDDEN}; keep the checkout elsewhere")
+        path = (args.path or default_path(source)).absolute()
+        env = RepoEnvironment(args.spec, source.tree, make_venv(path, args.python, status), runner_of(source.tree))
+        _install_tree(env, status)
+        skipped = _install_tests_requirements(env, args.requirements, status)
+        status.show("compiling the tree", "so that each test run imports it from its bytecode")
+        compileall.compile_dir(env.tree, quiet=2, workers=0)
+        quick = (env.tree / "tests/utils_tests/test_text.py").is_file()
+        labels = args.check or ([DJANGO_CHECK] if env.runner == "django" and quick else [])
+        status.show("checking the test runner", " ".join(labels) or "the whole suite")
+        check = run_direct(env, env.tree, labels, CHECK_SECONDS)
+    except (BuildError, UsageError) as exc:
+        status.end()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    status.end()
+    if check.crashed or check.ran == 0 or check.failures or check.errors:  # a suite may skip some
+        why = check.crashed or f"{check.ran} tests ran, {check.failures} failed, {check.errors} erred"
+        print(f"error: the test runner's check did not pass ({why}):\n{check.output[-3000:]}", file=sys.stderr)
+        return 2
+    save(env, skipped)
+    print(repo_summary(env, skipped, check, labels))
+    return 0
+
+
+def _install_tree(env: RepoEnvironment, status: StatusLine) -> None:
+    """The package from a copy of its tree (a build writes into the tree it builds), with the tools."""
+    with tempfile.TemporaryDirectory(prefix="convcode-build-") as scratch:
+        requirements = Path(scratch) / "requirements.txt"
+        needed = TOOLS[env.runner]
+        if any((env.tree / name).is_file() for name in ("pyproject.toml", "setup.py")):
+            copy = shutil.copytree(env.tree, Path(scratch) / "tree", symlinks=True)
+            needed = [str(copy), *needed]
+        requirements.write_text("\n".join(needed) + "\n")
+        install(env.python, requirements, status)
+
+
+def _install_tests_requirements(env: RepoEnvironment, given: Path | None, status: StatusLine) -> dict[str, str]:
+    """The test requirements that install from wheels (quick, no compiler), in one pip run; one
+    that pip names as the trouble is skipped, with pip's reason, and the rest tried again (each
+    alone, when pip names none)."""
+    found = given or next((env.tree / name for name in TEST_REQUIREMENTS if (env.tree / name).is_file()), None)
+    lines = [line.partition("#")[0].strip() for line in found.read_text().splitlines()] if found else []
+    pending = [line for line in lines if line and not line.startswith("-")]
+    skipped: dict[str, str] = {}
+    while pending:
+        if (why := _wheels(env, pending, status)) is None:
+            break
+        named = [line for line in pending if f"for {_project(line)}".lower() in why.lower()]
+        if not named:
+            for line in pending:
+                if (alone := _wheels(env, [line], status)) is not None:
+                    skipped[line] = alone
+            break
+        skipped.update((line, why) for line in named)
+        pending = [line for line in pending if line not in named]
+    return skipped
+
+
+def _wheels(env: RepoEnvironment, lines: list[str], status: StatusLine) -> str | None:
+    """Install ``lines`` from wheels only: None, or why pip failed."""
+    with tempfile.TemporaryDirectory(prefix="convcode-requirements-") as scratch:
+        requirements = Path(scratch) / "requirements.txt"
+        requirements.write_text("--only-binary :all:\n" + "\n".join(lines) + "\n")
+        try:
+            install(env.python, requirements, status)
+        except BuildError as exc:
+            return str(exc)
+    return None
+
+
+def _project(requirement: str) -> str:
+    """The project a requirement line names: "pylibmc" of "pylibmc; sys.platform != 'win32'"."""
+    return re.split(r"[\s;<>=!~\[]", requirement, maxsplit=1)[0]
+
+
+def repo_summary(env: RepoEnvironment, skipped: dict[str, str], check: TestRun, labels: list[str]) -> str:
+    lines = [f"made {env.spec}'s environment: {env.python} ({env.runner}'s runner, tree {env.tree})"]
+    lines += [f"  skipped test requirement {name}: {why}" for name, why in sorted(skipped.items())]
+    checked = " ".join(labels) or "the whole suite"
+    lines.append(
+        f"checked: {checked}: {check.ran} tests ran ({check.skipped} skipped), none failed, in {check.seconds:.1f} s"
+    )
+    lines.append(f"recorded: the repository-task suite and the miner find it by the name {env.spec}")
     return "\n".join(lines)
 
 

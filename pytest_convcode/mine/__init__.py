@@ -1,0 +1,1 @@
+"""Mining repository tasks from a repository and its own tests."""

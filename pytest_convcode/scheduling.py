@@ -12,8 +12,9 @@ import re
 
 from xdist.scheduler import LoadScopeScheduling
 
-# the end of a turn item's node id: "...::test_x[BigCodeBench/13-cf-ef_full-expert-turn3]"
-TURN_ID = re.compile(r"\[(?P<task>.+?)-cf(?:-[a-z_]+)*-turn\d+\]$")
+# the end of a turn item's node id: "...::test_x[BigCodeBench/13-cf-ef_full-expert-turn3]", or a
+# repository task's "...[django/utils/text.py::Truncator.chars-method_gen-turn2]"
+TURN_ID = re.compile(r"\[(?P<task>.+?)-(?:cf(?:-[a-z_]+)*|method_gen)-turn\d+\]$")
 
 
 class ConversationScheduling(LoadScopeScheduling):

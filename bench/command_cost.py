@@ -11,6 +11,9 @@ edited. Three ways to give each job such a copy, timed on this machine (median o
    against ``true`` without one; the difference is the view's cost. A third kind of job edits
    one file of the view and reads it back (the copy-up).
 
+Each row gives the median wall time and CPU time (a copy's: this process's; a job's: its runner's,
+which makes the mounts, and its command's; the zygote's fork is in neither).
+
 The tree is Django 4.0.4's source (~6,600 files; the repository suite runs Django's tests):
 
     pip download --no-binary :all: --no-deps django==4.0.4 -d /var/tmp/convcode_bench
@@ -49,30 +52,37 @@ def full_copy(tree: Path, target: Path) -> None:
     shutil.copytree(tree, target, symlinks=True)
 
 
-def time_copies(tree: Path, copy: Callable[[Path, Path], None], repeat: int) -> float:
-    """Median seconds of ``copy`` into a fresh folder beside the tree (hard links need its filesystem)."""
-    times = []
+Cost = tuple[float, float]  # median wall and CPU seconds
+
+
+def time_copies(tree: Path, copy: Callable[[Path, Path], None], repeat: int) -> Cost:
+    """``copy`` into a fresh folder beside the tree (hard links need its filesystem)."""
+    walls, cpus = [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(dir=tree.parent) as scratch:
             target = Path(scratch) / "tree"
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             copy(tree, target)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def time_jobs(sandbox: ProcessSandbox, jobs: list[CommandJob], rounds: int) -> list[float]:
-    """Median seconds of each job, as its client waits for it; one of each a round, so that a
-    machine busy with other work weighs on all alike."""
-    times: list[list[float]] = [[] for _ in jobs]
+def time_jobs(sandbox: ProcessSandbox, jobs: list[CommandJob], rounds: int) -> list[Cost]:
+    """Each job's wall time as its client waits for it, and its CPU time (the runner's, which
+    sets up its mounts, and its command's); one of each a round, so that a machine busy with
+    other work weighs on all alike."""
+    walls: list[list[float]] = [[] for _ in jobs]
+    cpus: list[list[float]] = [[] for _ in jobs]
     for _ in range(rounds):
-        for job, taken in zip(jobs, times, strict=True):
+        for i, job in enumerate(jobs):
             start = time.perf_counter()
             result = sandbox.run_command(job)
-            taken.append(time.perf_counter() - start)
+            walls[i].append(time.perf_counter() - start)
+            cpus[i].append(result.cpu)
             if not result.ok:
                 raise SystemExit(f"{job.argv} failed: {result.how_it_ended}\n{result.stderr}")
-    return [statistics.median(taken) for taken in times]
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
 def main() -> None:
@@ -99,12 +109,13 @@ def main() -> None:
     rows += [
         ("sandbox job `true`, no tree", bare),
         ("sandbox job `true`, the tree's view", view),
-        ("  the view's own cost (the difference)", view - bare),
+        ("  the view's own cost (the difference)", (view[0] - bare[0], view[1] - bare[1])),
         ("sandbox job editing one file of the view", edited),
     ]
     width = max(len(name) for name, _ in rows)
-    for name, seconds in rows:
-        print(f"{name:<{width}}  {seconds * 1000:8.1f} ms")
+    print(f"{'':<{width}}  {'wall ms':>9}  {'CPU ms':>9}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:<{width}}  {wall * 1000:9.1f}  {cpu * 1000:9.1f}")
 
 
 if __name__ == "__main__":

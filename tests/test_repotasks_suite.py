@@ -68,17 +68,33 @@ def ground_truth(name: str) -> str:
     return textwrap.dedent(task_from_row(record(name), "here").source)
 
 
+def block(text: str, after: str) -> str:
+    return re.search(after + r"\n```python\n(.*?)\n```", text, re.S)[1]  # type: ignore[index]
+
+
+def stub(first: str) -> str:
+    """The masked method, from what the prompt shows of it (or, to complete it, a body that raises)."""
+    if first.startswith("This file of"):
+        lines = block(first, "").splitlines()
+        start = max(n for n, line in enumerate(lines) if re.match(r"\s*(async\s+)?def\s", line))
+        indent = next(len(line) - len(line.lstrip()) for line in lines[start + 1 :] if line.strip())
+        return f"```python\n{' ' * indent}raise NotImplementedError\n```"
+    if "\nDeclaration:\n" in first:
+        declaration = block(first, "Declaration:")
+    else:  # repair: the shown method's declaration, up to the line that ends it
+        lines = [line for line in textwrap.dedent(block(first, "The method:")).splitlines() if line[:1] != "@"]
+        declaration = "\n".join(lines[: next(n for n, line in enumerate(lines) if line.rstrip().endswith(":")) + 1])
+    return f"```python\n{declaration}\n    raise NotImplementedError\n```"
+
+
 def answer(body: dict[str, Any], index: int) -> str:
-    """model "stub": the masked method (or the rest of it, raising); model "learner": wrong at
-    first, right once it has read the tests' output."""
+    """model "stub": the masked method; model "learner": wrong at first, right once it has read the
+    tests' output."""
     first, last = messages(body)[0]["content"], messages(body)[-1]["content"]
+    if body["model"].endswith("stub"):
+        return stub(first)
     name = re.search(r"method `(\w+)`", first)[1]  # type: ignore[index]
     completion = first.startswith("This file of")
-    if body["model"].endswith("stub"):
-        if completion:
-            return "```python\n        raise NotImplementedError\n```"
-        declaration = ground_truth(name).splitlines()[0]
-        return f"```python\n{declaration}\n    raise NotImplementedError\n```"
     if completion:
         return f"```python\n{task_from_row(record(name), 'here').completion_target}```"
     if first.startswith("Write the method") and not last.startswith("Correct the answer. Tests failed:"):
@@ -188,3 +204,30 @@ def test_a_repository_without_an_environment_names_the_command(suite: pytest.Pyt
     result.stderr.fnmatch_lines(
         ["*repository tinylib==9.9: no environment is recorded*python -m pytest_convcode.env repo tinylib==9.9*"]
     )
+
+
+@pytest.mark.slow
+def test_djangos_mined_tasks_pass_with_the_reference_and_fail_with_the_stub(
+    pytester: pytest.Pytester, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django 4.0.4's sdist, its environment and a few tasks mined from one test module."""
+    place = ROOT / ".convcode-cache" / f"test-repotasks-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CONVCODE_CACHE", str(place / "cache"))  # the tree too must be where jobs see it
+    try:
+        mine = [
+            "pytest_convcode.mine",
+            "django==4.0.4",
+            "--out=tasks.jsonl",
+            "--tests=utils_tests.test_text",
+            "--limit=4",
+        ]
+        for command in (["pytest_convcode.env", "repo", "django==4.0.4"], mine):
+            assert subprocess.run([sys.executable, "-m", *command], cwd=pytester.path, check=False).returncode == 0
+        pytester.makepyfile(test_repotasks=(ROOT / "suites/repotasks/test_repotasks.py").read_text())
+        tasks = [json.loads(line) for line in (pytester.path / "tasks.jsonl").read_text().splitlines()]
+        items = len(tasks) * (TURNS + 2) + sum(bool(task.get("buggy_method")) for task in tasks)
+        run(pytester, "ref", "--model", "reference", "-n", "2").assert_outcomes(passed=items)
+        stubbed = run(pytester, "stub", "--model", "test/stub", "--base-url", server.url)
+        stubbed.assert_outcomes(failed=items)
+    finally:
+        shutil.rmtree(place, ignore_errors=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..tasks import Dataset, UnitDataset
-from . import bigcodebench, evalplus  # noqa: F401  (register their loaders)
+from . import bigcodebench, evalplus, multipl_e  # noqa: F401  (register their loaders)
 from .files import DATA_DIR, DatasetError, read_jsonl, read_tasks, reference_costs, require
 from .reasoning import ReasoningDataset
 from .registry import DATASETS, DatasetEntry, DataSource, LoadedDataset, TaskKind

@@ -77,6 +77,13 @@ class DataOptions:
         help="ConvCodeBench: the frozen reference conversations: a ConvCodeWorld run folder (reports/<run-id>), "
         "an official-format parquet file, or hf:NAME from the model hub",
     )
+    languages: tuple[str, ...] | None = option(
+        "--language",
+        parse=lambda value: tuple(name.strip() for name in value.split(",") if name.strip()),
+        show=list,
+        help="MultiPL-E: the languages, separated by commas (java,cpp,js), or all "
+        "(default: cpp,cs,java,js,php,sh,ts, those the Qwen2.5-Coder kit publishes)",
+    )
     repo_tasks: str | None = option(
         "--repo-tasks",
         help="repository tasks: a task file of python -m pytest_convcode.mine, the seed's parquet file, "

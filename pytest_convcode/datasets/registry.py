@@ -13,9 +13,9 @@ from typing import Literal, Protocol
 from ..registry import Registry
 
 # how a data set's tasks are tested: calls judged against the reference's outputs (HumanEval+),
-# unittest modules (BigCodeBench), predictions of what code does (CRUXEval), or a repository's own
-# tests (repository tasks)
-TaskKind = Literal["calls", "unittest", "reasoning", "repository"]
+# unittest modules (BigCodeBench), predictions of what code does (CRUXEval), a repository's own
+# tests (repository tasks), or programs compiled and run with their tests appended (MultiPL-E)
+TaskKind = Literal["calls", "unittest", "reasoning", "repository", "programs"]
 
 
 class LoadedDataset(Protocol):

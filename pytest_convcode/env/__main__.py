@@ -2,6 +2,8 @@
 in, check it, and say what to pass to ``--sandbox-python``. ``python -m pytest_convcode.env repo
 SPEC``: fetch a repository (``django==4.0.4`` or a checkout's path), make the environment its own
 tests run in, check its test runner, and record it for the repository-task suite and the miner.
+``python -m pytest_convcode.env multipl-e --language java,cpp``: install MultiPL-E's toolchains
+(``toolchains.py``).
 
 Exit status: 0 when the environment was made and checked (for BigCodeBench: every module the
 tasks import imports there), 1 when BigCodeBench's was made but some modules do not import
@@ -23,7 +25,7 @@ from ..errors import UsageError
 from ..repos.environment import RepoEnvironment, default_path, runner_of, save
 from ..repos.runner import TestRun, run_direct
 from ..repos.source import fetch
-from . import AUTO, ENVIRONMENTS, HIDDEN, Made, hidden_from_jobs, record_file
+from . import AUTO, ENVIRONMENTS, HIDDEN, Made, hidden_from_jobs, record_file, toolchains
 from . import default_path as env_path
 from . import save as save_made
 from .build import BuildError, StatusLine, default_base_python, install, make, make_venv
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pytest_convcode.env",
         description="Make the environment a suite's tasks run in, check it, and say how the suite finds it.",
     )
-    parser.add_argument("name", choices=[*sorted(ENVIRONMENTS), REPO], help="the environment to make")
+    parser.add_argument("name", choices=[*sorted(ENVIRONMENTS), REPO, toolchains.NAME], help="the environment to make")
     parser.add_argument("spec", nargs="?", help="repo: a PyPI sdist pinned to a version (django==4.0.4) or a checkout")
     parser.add_argument("--path", type=Path, help="where to make it (default: the machine's cache, envs/NAME)")
     parser.add_argument(
@@ -66,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         help="repo: the tests that check its runner "
         "(default: Django's utils_tests.test_text; another repository's whole suite)",
     )
+    parser.add_argument("--language", help="multipl-e: languages, comma-separated, or all (default: the kit's 7)")
     args = parser.parse_args(argv)
+    if args.name == toolchains.NAME:
+        return toolchains.run(args.language)
     if args.requirements and not args.requirements.is_file():
         parser.exit(2, f"error: --requirements {args.requirements}: no such file\n")
     if args.path and hidden_from_jobs(args.path):
@@ -118,8 +123,6 @@ def _repo(args: argparse.Namespace) -> int:
     try:
         status.show("fetching the source", args.spec)
         source = fetch(args.spec)
-        if hidden_from_jobs(source.tree):
-            raise UsageError(f"repository {args.spec}: {HIDDEN}; keep the checkout elsewhere")
         path = (args.path or default_path(source)).absolute()
         env = RepoEnvironment(args.spec, source.tree, make_venv(path, args.python, status), runner_of(source.tree))
         _install_tree(env, status)

@@ -3,7 +3,7 @@
 Each job travels over a socket with two pipes of its own for the answer (the runner's records,
 the supervisor's trailer), so several threads may run jobs at once and no answer can be mixed
 up with another. Call, test and command jobs share all of it; the wire JSON's ``mode`` tells
-them apart. ``answers.py`` reads what an answer says.
+them apart. ``wire.py`` makes a job's form and reads what its answer says (with ``answers.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import contextlib
 import fcntl
 import json
 import os
-import pickle
-import secrets
 import select
 import socket
 import subprocess
@@ -21,14 +19,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import InfrastructureError
-from . import _codec
-from .answers import calls_result, command_result, suite_result
-from .interface import CallJob, CommandJob, CommandResult, ExecResult, Limits, SuiteResult, TestJob
+from . import _codec, wire
+from .interface import CallJob, CommandJob, CommandResult, ExecResult, SuiteResult, TestJob
 from .registry import SANDBOXES
 
 WORKER = Path(__file__).with_name("_worker")  # a package, run by the sandbox interpreter
@@ -47,7 +43,6 @@ READ_BYTES = 1 << 22
 READ_PAUSE = 0.001
 BUSY_READ_BYTES = 1 << 16  # a read this large finds the runner outpacing us: read on at once
 DRAIN_READS = 4  # once the trailer came: one read takes all a pipe holds (PIPE_BYTES < READ_BYTES)
-COMMAND_RECORD_BYTES = 1 << 12  # a command job's runner writes two small records; its output comes in the trailer
 
 
 @SANDBOXES.register("process")
@@ -113,53 +108,41 @@ class ProcessSandbox:
         return self.run_all([job])[0]
 
     def run_all(self, jobs: Sequence[CallJob]) -> list[ExecResult]:
-        """The jobs run at once; their answers are read here, in this one thread."""
+        forms = [wire.form(job) for job in jobs]
+        return [wire.result(job, f, raw) for job, f, raw in zip(jobs, forms, self.run_forms(forms), strict=True)]
+
+    def run_tests(self, job: TestJob) -> SuiteResult:
+        sent = wire.form(job)
+        return wire.result(job, sent, self.run_forms([sent])[0])
+
+    def run_command(self, job: CommandJob) -> CommandResult:
+        sent = wire.form(job)
+        return wire.result(job, sent, self.run_forms([sent])[0])
+
+    def run_forms(self, forms: Sequence[wire.Form]) -> list[wire.Raw]:
+        """Jobs in the worker's form, run at once; their answers are read here, in this one thread.
+        The sandbox service runs its clients' jobs so: their call inputs stay as the client pickled them."""
         answers = []
         try:
-            for job in jobs:
-                inputs = pickle.dumps([list(args) for args in job.inputs], protocol=5)
-                wall = sum(job.wall_limits) + job.load_wall
-                answers.append(self._send_job(_wire(job), inputs, b"", wall, job.limits.max_output_bytes))
+            for sent in forms:
+                answers.append(self._send_job(sent))
             for answer in answers:
                 answer.read_all(answers)
         finally:
             for answer in answers:
                 answer.close()
-        return [
-            calls_result(a.records, a.trailer, len(job.inputs), job.limits.max_output_bytes, a.overflow)
-            for a, job in zip(answers, jobs, strict=True)
-        ]
+        return [wire.Raw(a.records, a.trailer, a.overflow) for a in answers]
 
-    def run_tests(self, job: TestJob) -> SuiteResult:
-        """A test job's records are signed with a key of its own (see ``_codec.mac``)."""
-        key = secrets.token_bytes(32)
-        answer = self._send_job(_test_wire(job), b"", key, job.wall_budget, job.limits.max_output_bytes)
-        try:
-            answer.read_all([answer])
-        finally:
-            answer.close()
-        return suite_result(answer.records, answer.trailer, job, key, answer.overflow)
-
-    def run_command(self, job: CommandJob) -> CommandResult:
-        """A command job's records are its runner's (READY, then the command's wait status): the
-        runner closes their pipe before the command starts. Its output comes in the trailer."""
-        answer = self._send_job(_command_wire(job), b"", b"", job.wall_budget, COMMAND_RECORD_BYTES)
-        try:
-            answer.read_all([answer])
-        finally:
-            answer.close()
-        return command_result(answer.records, answer.trailer, job)
-
-    def _send_job(self, wire: dict[str, Any], inputs: bytes, key: bytes, wall: float, cap: int) -> _Answer:
-        """Send a job with two pipes for its answer; the worker gets ``wall`` seconds, plus a backstop."""
-        header = json.dumps(wire).encode()
+    def _send_job(self, sent: wire.Form) -> _Answer:
+        """Send a job with two pipes for its answer; the worker gets its wall time, plus a backstop."""
+        header = json.dumps(sent.header).encode()
         records_r, records_w = os.pipe()
         trailer_r, trailer_w = os.pipe()
         with contextlib.suppress(OSError):  # a smaller pipe only costs speed
             fcntl.fcntl(records_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         try:
-            head = _codec.JOB_HEADER.pack(len(header), len(inputs), len(key))
-            self._send(head, (header, inputs, key), [records_w, trailer_w])
+            head = _codec.JOB_HEADER.pack(len(header), len(sent.inputs), len(sent.key))
+            self._send(head, (header, sent.inputs, sent.key), [records_w, trailer_w])
         except BaseException:
             os.close(records_r)
             os.close(trailer_r)
@@ -167,7 +150,7 @@ class ProcessSandbox:
         finally:
             os.close(records_w)
             os.close(trailer_w)
-        return _Answer(records_r, trailer_r, time.monotonic() + wall + BACKSTOP_SECONDS, cap)
+        return _Answer(records_r, trailer_r, time.monotonic() + sent.wall + BACKSTOP_SECONDS, sent.cap)
 
     def _send(self, head: bytes, parts: tuple[bytes, ...], fds: list[int]) -> None:
         with self._lock:
@@ -182,35 +165,6 @@ class ProcessSandbox:
                     self._sock = None
                     if attempt:
                         raise InfrastructureError(f"sandbox worker is gone: {exc}") from exc
-
-
-def _wire(job: CallJob) -> dict[str, Any]:
-    """The job as the worker reads it: everything but the inputs, limits flattened."""
-    wire: dict[str, Any] = {"mode": "call"}
-    wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name not in ("inputs", "limits"))
-    wire.update(_limits(job.limits))
-    wire["cpu_limits"], wire["wall_limits"] = list(job.cpu_limits), list(job.wall_limits)
-    return wire
-
-
-def _test_wire(job: TestJob) -> dict[str, Any]:
-    wire: dict[str, Any] = {"mode": "tests"}
-    wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name != "limits")
-    wire["test_names"] = None if job.test_names is None else list(job.test_names)
-    wire.update(_limits(job.limits))
-    return wire
-
-
-def _command_wire(job: CommandJob) -> dict[str, Any]:
-    wire: dict[str, Any] = {"mode": "command"}
-    wire.update((f.name, getattr(job, f.name)) for f in fields(job) if f.name != "limits")
-    wire["files"], wire["env"] = dict(job.files), dict(job.env)
-    wire.update(_limits(job.limits))
-    return wire
-
-
-def _limits(limits: Limits) -> dict[str, Any]:
-    return {f.name: getattr(limits, f.name) for f in fields(limits)}
 
 
 class _Answer:

@@ -16,13 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from multipl_e_toolchains import program_judge, ready
 
-from pytest_convcode.datasets.multipl_e import load, support_files
+from pytest_convcode.datasets.multipl_e import load
 from pytest_convcode.languages.catalog import LANGUAGES, Language
 from pytest_convcode.languages.judge import ProgramJudge
 from pytest_convcode.languages.running import Outcome
-from pytest_convcode.languages.toolchain import MissingToolchain, find
-from pytest_convcode.sandbox.process import ProcessSandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("right", "wrong", "crash", "loop", "syntax")
@@ -106,17 +105,8 @@ BODIES: dict[str, tuple[str, str, str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def judge() -> Iterator[ProgramJudge]:
-    sandbox = ProcessSandbox()
-    yield ProgramJudge(sandbox, support_files())
-    sandbox.close()
-
-
-def ready(language: Language) -> None:
-    """Skip, naming the command that installs it, where the language's toolchain is not here."""
-    try:
-        find(language)
-    except MissingToolchain as exc:
-        pytest.skip(str(exc))
+    with program_judge() as judge:
+        yield judge
 
 
 TASKS = {"php": "HumanEval_53_add"}

@@ -14,13 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from multipl_e_toolchains import program_judge, ready
 
-from pytest_convcode.datasets.multipl_e import load, support_files
+from pytest_convcode.datasets.multipl_e import load
 from pytest_convcode.languages.catalog import KIT_LANGUAGES, LANGUAGES
 from pytest_convcode.languages.judge import ProgramJudge
-from pytest_convcode.languages.toolchain import MissingToolchain, find
 from pytest_convcode.models.replay import ReplayModel
-from pytest_convcode.sandbox.process import ProcessSandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = ROOT.parent / "shared" / "validation" / "qwen2.5-coder-1.5b-multipl-e"
@@ -53,9 +52,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def judge() -> Iterator[ProgramJudge]:
-    sandbox = ProcessSandbox()
-    yield ProgramJudge(sandbox, support_files())
-    sandbox.close()
+    with program_judge() as judge:
+        yield judge
 
 
 def published(name: str) -> dict[str, bool]:
@@ -66,10 +64,7 @@ def published(name: str) -> dict[str, bool]:
 @pytest.mark.parametrize("name", KIT_LANGUAGES)
 def test_replayed_generations_get_the_published_verdicts(judge: ProgramJudge, name: str) -> None:
     language = LANGUAGES[name]
-    try:
-        find(language)
-    except MissingToolchain as exc:
-        pytest.skip(str(exc))
+    ready(language)
     tasks = load().tasks
     answers = ReplayModel(VALIDATION / f"pred_{name}_output.jsonl.gz").answers
     programs = {task: language.program(samples[0].text, tasks[task].tests) for task, samples in answers.items()}

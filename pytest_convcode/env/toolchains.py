@@ -13,7 +13,7 @@ from typing import TextIO
 from ..datasets.multipl_e import support_files
 from ..errors import InfrastructureError
 from ..languages.catalog import KIT_LANGUAGES, LANGUAGES, Language
-from ..languages.judge import ProgramJudge
+from ..languages.judge import Calibration, ProgramJudge
 from ..languages.toolchain import installed
 from ..sandbox import backend
 from .build import StatusLine
@@ -96,12 +96,17 @@ def _check(languages: list[Language], support: dict[str, bytes], status: StatusL
             except InfrastructureError as exc:
                 said[language.name] = str(exc)
                 continue
-            budget = calibration.budget
-            compiled = f"compiled in {calibration.compile_s:.2f} s and " if language.compile else ""
-            said[language.name] = (
-                f"ready: its trivial program {compiled}ran in {calibration.run_s:.2f} s; "
-                f"a program gets {budget.compile_s:g} s to compile, {budget.run_s:g} s to run"
-            )
+            said[language.name] = ready(language, calibration)
     finally:
         sandbox.close()
     return said
+
+
+def ready(language: Language, calibration: Calibration) -> str:
+    """What a checked toolchain's line says: its trivial program's times, and its programs' limits."""
+    budget = calibration.budget
+    if not language.compile:
+        return f"ready: its trivial program ran in {calibration.run_s:.2f} s; a program gets {budget.run_s:g} s to run"
+    times = f"compiled in {calibration.compile_s:.2f} s and ran in {calibration.run_s:.2f} s"
+    limits = f"{budget.compile_s:g} s to compile, {budget.run_s:g} s to run"
+    return f"ready: its trivial program {times}; a program gets {limits}"

@@ -36,13 +36,6 @@ BODIES: dict[str, tuple[str, str, str, str, str]] = {
         "while (true) {}\n",
         "return str.Length(\n",
     ),
-    "cs-bu": (
-        "return str.Length;\n",
-        "return 0;\n",
-        "throw new Exception();\n",
-        "while (true) {}\n",
-        "return str.Length(\n",
-    ),
     "java": (
         "return string.length();\n",
         "return 0;\n",
@@ -51,14 +44,6 @@ BODIES: dict[str, tuple[str, str, str, str, str]] = {
         "return string.length(\n",
     ),
     "js": ("return string.length;\n}\n", "return 0;\n}\n", "throw 1;\n}\n", "while (true) {}\n}\n", "return (;\n}\n"),
-    "ts": ("return string.length;\n}\n", "return 0;\n}\n", "throw 1;\n}\n", "while (true) {}\n}\n", "return (;\n}\n"),
-    "php": (  # strlen is PHP's own, which a program cannot declare again: add(x, y) instead
-        "return $x + $y;\n}\n",
-        "return 0;\n}\n",
-        "throw new Exception();\n}\n",
-        "while (true) {}\n}\n",
-        "return (;\n}\n",
-    ),
     "sh": ('echo "${#1}"\n', "echo 0\n", "exit 3\n", "while true; do :; done\n", "if then fi\n"),
     "go": ("return len(myString)\n}\n", "return 0\n}\n", 'panic("no")\n}\n', "for {}\n}\n", "return len(myString\n}\n"),
     "rs": ("return string.len() as isize;\n", "return 0;\n", 'panic!("no");\n', "loop {}\n", "return string.len(\n"),
@@ -101,6 +86,7 @@ BODIES: dict[str, tuple[str, str, str, str, str]] = {
         "return (\n",
     ),
 }
+BODIES |= {"cs-bu": BODIES["cs"], "ts": BODIES["js"]}
 
 
 @pytest.fixture(scope="module")

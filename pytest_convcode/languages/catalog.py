@@ -9,7 +9,7 @@ Scala, Perl) says so in ``passes``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 # How a run that ended is judged, beside its exit status:
@@ -86,7 +86,6 @@ class Language:
         return head + code + "\n" + tests + self.closing
 
 
-_CS_COMPILE = "mcs -d:DEBUG Program.cs"
 _CS_TRIVIAL = (
     "using System.Diagnostics;\nclass Problem {\n    public static void Main(string[] args) {\n"
     "    Debug.Assert(1 == 1);\n    }\n}\n"
@@ -96,6 +95,21 @@ _JAVA_TRIVIAL = (
     "    assert(Pair.with(1, 2).getValue0() == 1);\n    }\n}\n"
 )
 _JS_TRIVIAL = "const assert = require('node:assert');\nassert.deepEqual([1], [1]);\n"
+CSHARP = Language(
+    "cs",
+    "C#",
+    "Program.cs",
+    "mono Program.exe",
+    ("mcs", "mono"),
+    ("mono-mcs", "mono-runtime"),
+    compile="mcs -d:DEBUG Program.cs",
+    passes="no_fail",
+    prelude=CS_USINGS,
+    env=(("MONO_TRACE_LISTENER", "Console.Error"),),
+    closed_by_tests=True,
+    trivial=_CS_TRIVIAL,
+    readable=("/etc/mono",),
+)
 LANGUAGES: dict[str, Language] = {
     language.name: language
     for language in (
@@ -112,21 +126,7 @@ LANGUAGES: dict[str, Language] = {
             closed_by_tests=True,
             trivial="#include<assert.h>\n#include<bits/stdc++.h>\nint main() {\n    assert(1 == 1);\n}\n",
         ),
-        Language(
-            "cs",
-            "C#",
-            "Program.cs",
-            "mono Program.exe",
-            ("mcs", "mono"),
-            ("mono-mcs", "mono-runtime"),
-            compile=_CS_COMPILE,
-            passes="no_fail",
-            prelude=CS_USINGS,
-            env=(("MONO_TRACE_LISTENER", "Console.Error"),),
-            closed_by_tests=True,
-            trivial=_CS_TRIVIAL,
-            readable=("/etc/mono",),
-        ),
+        CSHARP,
         Language(
             "java",
             "Java",
@@ -187,21 +187,7 @@ LANGUAGES: dict[str, Language] = {
             trivial="declare var require: any;\n" + _JS_TRIVIAL,
         ),
         # -- MultiPL-E's own evaluators
-        Language(
-            "cs-bu",
-            "C# (fixed tests)",
-            "Program.cs",
-            "mono Program.exe",
-            ("mcs", "mono"),
-            ("mono-mcs", "mono-runtime"),
-            compile=_CS_COMPILE,
-            passes="no_fail",
-            prelude=CS_USINGS,
-            env=(("MONO_TRACE_LISTENER", "Console.Error"),),
-            closed_by_tests=True,
-            trivial=_CS_TRIVIAL,
-            readable=("/etc/mono",),
-        ),
+        replace(CSHARP, name="cs-bu", title="C# (fixed tests)"),
         Language(
             "d",
             "D",

@@ -8,6 +8,7 @@ import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from pytest_convcode.languages.extraction import continuation, from_chat
 from pytest_convcode.languages.running import Budget, outcome, script
 from pytest_convcode.languages.toolchain import MissingToolchain, find, installed
 from pytest_convcode.models.replay import ReplayModel
+from pytest_convcode.testing.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = ROOT.parent / "shared" / "validation" / "qwen2.5-coder-1.5b-multipl-e"
@@ -206,3 +208,44 @@ def test_a_run_scores_pass_at_1_per_language_with_items_named_by_problem_and_lan
     assert records["HumanEval_23_strlen-js"]["kind"] == "multipl-e"
     scores = json.loads((folder / "summary.json").read_text())["scores"]
     assert list(scores) == ["multipl_e-js"] and scores["multipl_e-js"]["pass@1"] == 0.5
+
+
+def reply(body: dict[str, Any], index: int) -> str:
+    """strlen in JavaScript: a chat model's whole function in a block, a completion model's body
+    running past the stop token into code that would fail."""
+    if "prompt" in body:
+        return "  return string.length;\n}\nfunction extra() { throw 1; }\nextra();\n"
+    return "Sure.\n```javascript\nfunction strlen(string){\n  return string.length;\n}\nconsole.log(strlen('a'));\n```"
+
+
+@pytest.mark.skipif(not installed(LANGUAGES["js"]), reason="node is not installed")
+@pytest.mark.parametrize("style", ["chat", "completion"])
+def test_a_model_s_code_is_taken_from_its_reply_cut_where_the_task_stops(pytester: pytest.Pytester, style: str) -> None:
+    pytester.makepyfile(test_multipl_e=SUITE)
+    pytester.makepyprojecttoml(f'[tool.convcode.models.coder]\nmodel = "coder"\nstyle = "{style}"\n')
+    with OpenAIServer(reply) as server:
+        args = ("--model", "coder", "--base-url", server.url, "--language", "js", "-k", "HumanEval_23_strlen")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--html-report", "none", *args)
+        body = server.requests[0]
+    result.assert_outcomes(passed=1)
+    task = load().tasks["HumanEval_23_strlen-js"]
+    if style == "chat":  # the instruction alone, not the alias's Python system prompt
+        assert [m["role"] for m in body["messages"]] == ["user"]
+        assert "```js\n" + task.prompt.strip() in body["messages"][0]["content"]
+    else:
+        assert body["prompt"] == task.prompt
+
+
+def test_a_language_without_its_toolchain_is_an_error_that_names_the_fix(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_multipl_e=SUITE)
+    row = {"task_id": "HumanEval_23_strlen", "generation": "any"}
+    (pytester.path / "pred_java_output.jsonl").write_text(json.dumps(row) + "\n")
+    monkeypatch.setenv("PATH", str(pytester.path))  # no javac here
+    args = ("--model", "replay:pred_java_output.jsonl", "--language", "java", "--html-report", "none")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*MultiPL-E Java needs javac*multipl-e --language java* (apt-get install default-jdk*"]
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import gzip
 import json
 import os
@@ -176,9 +177,11 @@ def timed(cmd: list[str], cwd: Path, log: Path, env: dict[str, str] | None, time
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the tool and the workers it started
-            rc = proc.wait()
+            rc = -1
     wall = time.perf_counter() - t0
+    with contextlib.suppress(ProcessLookupError):  # what is left: BigCodeBench's strays, a timed-out tool
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime
     return rc, wall, cpu

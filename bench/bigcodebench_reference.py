@@ -6,7 +6,8 @@ any model's score is measured against on this machine.
 
     .venv/bin/python bench/bigcodebench_reference.py                      # stdlib-only tasks
     .venv/bin/python -m pytest_convcode.env bigcodebench    # the evaluation environment, once
-    .venv/bin/python bench/bigcodebench_reference.py --all --python ~/.cache/pytest-convcode/envs/bigcodebench/bin/python
+    BCB=~/.cache/pytest-convcode/envs/bigcodebench/bin/python  # where it made it
+    .venv/bin/python bench/bigcodebench_reference.py --all --python $BCB
     .venv/bin/python bench/bigcodebench_reference.py --task BigCodeBench/13 --task BigCodeBench/176
 
 The sandbox's warm worker preloads the heavy libraries most tasks import (``--preload``;

@@ -30,7 +30,7 @@ from .models.endpoint import EndpointModel
 from .models.options import ModelOptions
 from .models.resolve import served_by_name
 from .reasoning import ReasoningJudge
-from .sandbox import Sandbox, backend
+from .sandbox import Sandbox, Spread, add_jobs, backend
 from .tasks import Dataset, UnitDataset
 from .testers import CallTester, PromptKind, UnitTester
 
@@ -115,7 +115,7 @@ class Services:
 
     @cached_property
     def sandbox(self) -> Sandbox:
-        return backend(self.sandboxes.sandbox)(python=self.sandboxes.sandbox_python)
+        return backend(self.sandboxes.sandbox)(python=self.sandboxes.sandbox_python, **self.sandboxes.backend_options)
 
     def sandbox_warnings(self) -> list[str]:
         """What isolation this machine could not give the sandbox: the first time asked, then
@@ -125,11 +125,24 @@ class Services:
         self._warned = True
         return self.sandbox.warnings()
 
+    def sandbox_jobs_per_host(self) -> dict[str, dict[str, int]]:
+        """The jobs each host ran (and those resent elsewhere), of the sandboxes this process
+        started that spread over several hosts."""
+        total: dict[str, dict[str, int]] = {}
+        for name in ("sandbox", "library_sandbox"):
+            sandbox = self.__dict__.get(name)  # where cached_property keeps what was made
+            if isinstance(sandbox, Spread):
+                add_jobs(total, sandbox.jobs_per_host())
+        return total
+
     @cached_property
     def library_sandbox(self) -> Sandbox:
         """A sandbox whose warm worker has the data-science libraries imported already (those of
         BigCodeBench, which CodeGlance's sets use too; the ones the interpreter has)."""
-        return backend(self.sandboxes.sandbox)(python=self.sandboxes.sandbox_python, preload=BIGCODEBENCH_PRELOAD)
+        options = self.sandboxes
+        return backend(options.sandbox)(
+            python=options.sandbox_python, preload=BIGCODEBENCH_PRELOAD, **options.backend_options
+        )
 
     @cached_property
     def reasoning_judge(self) -> ReasoningJudge:
@@ -164,17 +177,20 @@ class Services:
             )
         return self._judges[suite]
 
-    def tester(self, suite: str) -> Tester[Any]:
+    def tester(self, suite: str, budget: float | None = None) -> Tester[Any]:
         """How the suite's programs are tested, as a conversation tests them: a unittest-tested
-        data set by its test classes (``UnitTester``), a call-tested one by its judge."""
-        if suite not in self._testers:
+        data set by its test classes (``UnitTester``; ``budget``: CPU and wall seconds per task, where
+        not ConvCodeWorld's), a call-tested one by its judge."""
+        key = f"{suite}@{budget}" if budget else suite
+        if key not in self._testers:
             dataset = self.dataset(suite)
             if isinstance(dataset, UnitDataset):
                 prompt = cast(PromptKind, self.data.prompt or "instruct")
-                self._testers[suite] = UnitTester(self.library_sandbox, self.ground_truth_dir(dataset), prompt)
+                budgets = {"cpu_budget": budget, "wall_budget": budget} if budget else {}
+                self._testers[key] = UnitTester(self.library_sandbox, self.ground_truth_dir(dataset), prompt, **budgets)
             else:
-                self._testers[suite] = CallTester(self.judge(suite))
-        return self._testers[suite]
+                self._testers[key] = CallTester(self.judge(suite))
+        return self._testers[key]
 
     def dataset_info(self) -> dict[str, dict[str, str]]:
         """The data sets this process loaded, by suite: what summary.json says was scored."""

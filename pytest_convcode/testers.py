@@ -16,12 +16,12 @@ from typing import Literal, get_args
 
 from . import env
 from .conversation import Evaluation
-from .datasets.bigcodebench import imported_modules, job_for
+from .datasets.bigcodebench import CPU_BUDGET, WALL_BUDGET, imported_modules, job_for
 from .errors import UsageError
 from .feedback import Outcome, public_tests
 from .feedback.execution import Rule
 from .judge import DifferentialJudge
-from .sandbox import Sandbox, SuiteResult, TestOutcome
+from .sandbox import Sandbox, SuiteResult, TestJob, TestOutcome
 from .tasks import Task, UnitTask
 
 PromptKind = Literal["instruct", "complete"]
@@ -54,6 +54,8 @@ class UnitTester:
     sandbox: Sandbox
     cache_dir: Path
     prompt: PromptKind = "instruct"
+    cpu_budget: float = CPU_BUDGET  # per task, the reference's run too
+    wall_budget: float = WALL_BUDGET
     _references: dict[str, Reference] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -73,7 +75,7 @@ class UnitTester:
         return public_tests(problem.test, rule)
 
     def evaluate(self, problem: UnitTask, program: str) -> Evaluation:
-        result = self.sandbox.run_tests(job_for(problem, program))
+        result = self.sandbox.run_tests(self._job(problem, program))
         if any(o.status == "skipped" for o in result.outcomes):
             result = replace(result, outcomes=_judge_skips(result.outcomes, self.reference(problem).skipped))
         outcomes = tuple(Outcome(o.name, o.status, o.detail) for o in result.outcomes)
@@ -90,15 +92,17 @@ class UnitTester:
 
     def reference(self, problem: UnitTask) -> Reference:
         """How the reference solution does on this machine (run once per task, then cached)."""
-        # not the ``.reference`` files of earlier versions: they held the failure alone
-        path = self.cache_dir / f"{problem.task_id.replace('/', '_')}.reference.json"
+        # not the ``.reference`` files of earlier versions: they held the failure alone; a budget
+        # other than ConvCodeWorld's is in the name (what fails in 121 s may pass in 241 s)
+        budget = "" if self.wall_budget == WALL_BUDGET else f"-{self.wall_budget:g}s"
+        path = self.cache_dir / f"{problem.task_id.replace('/', '_')}.reference{budget}.json"
         with self._lock:
             if problem.task_id in self._references:
                 return self._references[problem.task_id]
         if path.exists():
             cached = json.loads(path.read_text())
         else:
-            result = self.sandbox.run_tests(job_for(problem, problem.reference_program))
+            result = self.sandbox.run_tests(self._job(problem, problem.reference_program))
             skipped = [o.name for o in result.outcomes if o.status == "skipped"]
             result = replace(result, outcomes=[o for o in result.outcomes if o.status != "skipped"])
             cached = {"failure": _explain(result), "skipped": skipped}
@@ -112,6 +116,9 @@ class UnitTester:
         with self._lock:
             self._references[problem.task_id] = reference
         return reference
+
+    def _job(self, problem: UnitTask, program: str) -> TestJob:
+        return job_for(problem, program, cpu_budget=self.cpu_budget, wall_budget=self.wall_budget)
 
 
 def _judge_skips(outcomes: list[TestOutcome], allowed: frozenset[str]) -> list[TestOutcome]:

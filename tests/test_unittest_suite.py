@@ -43,6 +43,9 @@ def test_samples_are_scored_with_pass_at_k_and_a_wrong_one_names_its_failing_tes
     result.assert_outcomes(failed=2)  # the empty completion leaves a function without a body
     failure = next(r["failure"] for r in records if r["sample"] == 0)
     assert "tests did not pass; first, test_" in failure
+    # the reference was checked under BigCodeBench 0.2's budget (241 s), not ConvCodeWorld's 121 s
+    references = sorted(p.name for p in (suite.path / ".convcode-cache/groundtruth").rglob("*.reference*.json"))
+    assert references == ["BigCodeBench_24.reference-241s.json"]
     assert summary["scores"]["bigcodebench"] == {
         "tasks": 1, "samples": 2, "passed": 0, "errors": 0, "pass@1": 0.0,
         "excluding_errors": {"tasks": 1, "samples": 2, "pass@1": 0.0},

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ..conversation import Evaluation
-from ..datasets.bigcodebench import hard_ids, stdlib_only
+from ..datasets.bigcodebench import LEADERBOARD_BUDGET, hard_ids, stdlib_only
 from ..datasets.bigcodebench_formats import calibrate
 from ..feedback import Setting
 from ..models import Message, Request
@@ -76,7 +76,11 @@ class UnitTestSuite:
         return self.services.data.calibrate is not False
 
     def cases(self, settings: tuple[Setting, ...] | None) -> tuple[list[UnitCase], list[str]]:
-        data, model, tester = self.services.data, self.services.model, self.services.tester(self.name)
+        data, model, tester = (
+            self.services.data,
+            self.services.model,
+            self.services.tester(self.name, LEADERBOARD_BUDGET),
+        )
         hard = hard_ids() if data.subset == "hard" else None
         cases: list[UnitCase] = []
         for task in selected(self.name, self.dataset.tasks, data.tasks):
@@ -104,7 +108,7 @@ class UnitTestSuite:
         program = answer.program(case.task) if answer.text else ""
         if self.calibrated:
             program = calibrate(case.task, program)
-        evaluation = self.services.tester(self.name).evaluate(case.task, program)
+        evaluation = self.services.tester(self.name, LEADERBOARD_BUDGET).evaluate(case.task, program)
         timed(record, started, generated)
         if evaluation.environment_error:
             pytest.fail(evaluation.environment_error, pytrace=False)

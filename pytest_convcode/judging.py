@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from . import env
+from .errors import UsageError
 from .options import option
 from .sandbox import Limits, MiB
 
@@ -27,10 +29,29 @@ class SandboxOptions:
         type=int,
         help="address-space limit per candidate, MiB (default: 4096)",
     )
+    sandbox_url: str = option(
+        "--sandbox-url",
+        default="",
+        record=False,
+        metavar="URL[,URL...]",
+        help="--sandbox rest: the sandbox services that run the jobs (python -m pytest_convcode.sandbox serve), "
+        "spread by their capacity; CONVCODE_SANDBOX_TOKEN holds their bearer token",
+    )
+
+    def __post_init__(self) -> None:
+        if (self.sandbox == "rest") != bool(self.sandbox_url):
+            raise UsageError("--sandbox rest and --sandbox-url URL[,URL...] go together: the services to run jobs on")
 
     @property
     def limits(self) -> Limits:
         return Limits(memory_bytes=self.memory_limit_mib * MiB)
+
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """What the chosen backend takes beyond the interpreter and the modules it preloads."""
+        if self.sandbox == "rest":
+            return {"url": self.sandbox_url}
+        return {}
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,14 @@ from ..generation import GenerationCache, Progress
 from ..metrics import EXCLUDING_ERRORS
 from ..options import add_options, from_config, option
 from ..repos.scores import table
+from ..sandbox import add_jobs
 from . import options_group
 from .session import RUN
 
 QUIET_SECONDS = 2.0  # pytest wrote nothing for this long: the run is waiting
 TTY_SECONDS = 2.0  # a tty's line is redrawn at most this often
 STOP_STATUS = pytest.StashKey[Callable[[], None]]()
+SANDBOX_HOSTS = pytest.StashKey[dict[str, dict[str, int]]]()  # xdist: the workers' sandbox jobs per host
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if stop is not None:
         del session.config.stash[STOP_STATUS]
         stop()
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # xdist: a worker tells the controller where its sandbox jobs ran
+        worker_output["convcode_sandbox_hosts"] = session.config.stash[RUN].services.sandbox_jobs_per_host()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    hosts = getattr(node, "workeroutput", {}).get("convcode_sandbox_hosts", {})
+    add_jobs(node.config.stash.setdefault(SANDBOX_HOSTS, {}), hosts)
 
 
 class _PytestWrites:
@@ -256,6 +267,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"items: {items['passed']} passed, {items['failed']} failed (wrong answers), "
         f"{items['error']} errors (harness trouble, scored as not passed{ran})"
     )
+    hosts: dict[str, dict[str, int]] = {}
+    for counted in (config.stash.get(SANDBOX_HOSTS, {}), run.services.sandbox_jobs_per_host()):
+        add_jobs(hosts, counted)
+    if hosts:
+        tr.write_line("sandbox jobs per host: " + ", ".join(_host_jobs(host, n) for host, n in hosts.items()))
     tr.write_line(f"results: {run.log.results_path}")
     if run.results.report is not None:
         tr.write_line(f"report: {run.results.report}")
@@ -268,6 +284,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(f"gate {gate['gate']}: passed", green=True)
         else:
             tr.write_line(f"gate {gate['gate']}: FAILED: {'; '.join(gate['reasons'])}", red=True, bold=True)
+
+
+def _host_jobs(host: str, figures: dict[str, int]) -> str:
+    resent = f" ({figures['resent']} resent elsewhere when it stopped answering)" if figures.get("resent") else ""
+    return f"{host} {figures.get('jobs', 0)}{resent}"
 
 
 def _pass_cells(entry: dict[str, Any], ks: list[str], width: int) -> str:

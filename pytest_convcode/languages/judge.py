@@ -3,9 +3,10 @@
 A compiler needs more processes, memory and time than a Python call, and how much more depends on
 the machine; so the limits come from a reference run: the language's trivial program (its tests'
 least program) compiled and run here, timed, once per toolchain and machine. A toolchain whose
-runtime reserves more address space than the sandbox's default allows (a JVM, node, mono) runs
-without that limit, and one that starts more threads than the default process count, with more:
-whichever the reference run needs. The limits are kept in the machine's cache (``limits.json``).
+runtime needs more than half the sandbox's default address space (a JVM, node, mono reserve it up
+front) runs without that limit, and one that starts more than half its default process count of
+threads, with more: twice what the reference run needs, as it gets four times its time. The
+limits are kept in the machine's cache (``limits.json``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,17 @@ MIN_COMPILE_S = 30.0
 MIN_RUN_S = 10.0
 TIME_FACTOR = 4.0  # times the reference run's seconds, where that is more
 REFERENCE = Budget(compile_s=300.0, run_s=120.0)  # what the reference run itself gets
-# what a reference run tries, in order, until its program passes: the sandbox's default limits,
-# then no address-space limit (runtimes that reserve it up front), then more processes (threads)
-LIMIT_LADDER = (Limits(), Limits(memory_bytes=0), Limits(memory_bytes=0, max_processes=512))
+# What a reference run tries, in order, until its program passes, and what its programs then get:
+# twice what it passed with, since a real program (its compile above all) needs more than the
+# trivial one. The sandbox's default limits; then no address-space limit (runtimes that reserve
+# it up front: a JVM, node, mono); then more processes (threads) too.
+_DEFAULT = Limits()
+LIMIT_LADDER = (
+    (Limits(memory_bytes=_DEFAULT.memory_bytes // 2, max_processes=_DEFAULT.max_processes // 2), _DEFAULT),
+    (Limits(memory_bytes=0, max_processes=_DEFAULT.max_processes // 2), Limits(memory_bytes=0)),
+    (Limits(memory_bytes=0, max_processes=256), Limits(memory_bytes=0, max_processes=512)),
+)
+CALIBRATION = "2"  # how calibrations are made: one made otherwise is made again
 OUTPUT_BYTES = 1 << 20  # of each stream: far more than any test prints
 
 
@@ -42,7 +51,7 @@ OUTPUT_BYTES = 1 << 20  # of each stream: far more than any test prints
 class Calibration:
     """A toolchain's reference run on this machine, and the limits it gives."""
 
-    identity: str  # the toolchain's (tools' paths, sizes, times)
+    identity: str  # how it was made (CALIBRATION) and the toolchain's (tools' paths, sizes, times)
     compile_s: float
     run_s: float
     memory_bytes: int
@@ -85,25 +94,28 @@ class ProgramJudge:
     def _calibration(self, toolchain: Toolchain) -> Calibration:
         key = toolchain.language.name
         known = _read(self.cache)
-        if key in known and known[key].get("identity") == toolchain.identity:
+        identity = f"{CALIBRATION} {toolchain.identity}"
+        if key in known and known[key].get("identity") == identity:
             return Calibration(**known[key])
-        failures = []
-        for limits in LIMIT_LADDER:
-            result = self._run(toolchain, toolchain.language.trivial, REFERENCE, limits)
-            if result.passed:
-                break
-            failures.append(result.detail)
-        else:
-            raise InfrastructureError(
-                f"MultiPL-E {toolchain.language.title}: the toolchain cannot run its trivial program in the sandbox "
-                f"({failures[-1].splitlines()[0] if failures[-1] else 'no output'}): check it with "
-                f"`python -m pytest_convcode.env multipl-e --language {key}`"
-            )
-        calibration = Calibration(
-            toolchain.identity, result.compile_s, result.run_s, limits.memory_bytes, limits.max_processes
-        )
+        result, limits = self._reference_run(toolchain)
+        calibration = Calibration(identity, result.compile_s, result.run_s, limits.memory_bytes, limits.max_processes)
         _write(self.cache, key, calibration)
         return calibration
+
+    def _reference_run(self, toolchain: Toolchain) -> tuple[Outcome, Limits]:
+        """The trivial program's passing run, on the first rung of the ladder it passes at, and
+        the limits that rung grants; a toolchain that passes at none is broken here (an E)."""
+        why = ""
+        for probe, granted in LIMIT_LADDER:
+            result = self._run(toolchain, toolchain.language.trivial, REFERENCE, probe)
+            if result.passed:
+                return result, granted
+            why = result.detail.splitlines()[0] if result.detail else "no output"
+        name = toolchain.language.name
+        raise InfrastructureError(
+            f"MultiPL-E {toolchain.language.title}: the toolchain cannot run its trivial program in the sandbox "
+            f"({why}): check it with `python -m pytest_convcode.env multipl-e --language {name}`"
+        )
 
     def _run(self, toolchain: Toolchain, program: str, budget: Budget, limits: Limits) -> Outcome:
         language = toolchain.language

@@ -40,7 +40,7 @@ class RestSandbox:
 
     def __init__(self, python: str = sys.executable, preload: Sequence[str] = (), url: str = "") -> None:
         """``url``: the services, comma-separated; ``python`` is theirs to choose (``serve --python``)."""
-        urls = [u.strip() for u in url.split(",") if u.strip()]
+        urls = list(dict.fromkeys(u.strip().rstrip("/") for u in url.split(",") if u.strip()))
         if not urls:
             raise UsageError(
                 "--sandbox rest needs --sandbox-url URL[,URL...]: "

@@ -2,7 +2,7 @@
 tree, the sandbox, the runner's start, the tests), against running the same tests directly in the
 unpacked tree (a plain subprocess, no copy).
 
-Takes the first ``--count`` tasks of a task file (without one: Django's utils_tests.test_text, the
+Takes ``--count`` tasks spread evenly over a task file (without one: Django's utils_tests.test_text, the
 file django/utils/text.py as it is), runs each task's tests with its ground truth both ways, in
 turn, ``--rounds`` times, and prints each task's median wall seconds both ways and their ratio,
 then the ratio of the totals. The repository's environment must have been made
@@ -31,12 +31,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", default="django==4.0.4", help="the repository whose environment runs the tests")
     parser.add_argument("--tasks", type=Path, help="a task file: its tasks' files and tests")
-    parser.add_argument("--count", type=int, default=10, help="the task file's first tasks to run")
+    parser.add_argument("--count", type=int, default=10, help="how many of the task file's tasks to run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each task each way")
     args = parser.parse_args()
     env = find_environment(args.repo)
     if args.tasks:
-        records = [json.loads(line) for line in args.tasks.read_text().splitlines()[: args.count]]
+        lines = args.tasks.read_text().splitlines()
+        records = [json.loads(line) for line in lines[:: max(1, len(lines) // args.count)][: args.count]]
         tasks = [(r["task_id"], r["file_path"], r["tests"]["full_paths"]) for r in records]
     else:
         tasks = [(" ".join(DEFAULT[1]), *DEFAULT)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_repos import SHAPES, cache, place, tiny  # noqa: F401 - the tiny repository's fixtures, used by name
 
-from pytest_convcode.mine.__main__ import main
+from pytest_convcode.mine.__main__ import funnel, main
 from pytest_convcode.mine.methods import methods_of, packages, record_fields, source_files, stubbed
 from pytest_convcode.repos.environment import RepoEnvironment
 
@@ -125,6 +125,16 @@ def test_a_repository_without_an_environment_names_the_command(
         main(["django==4.0.4", f"--out={tmp_path / 'tasks.jsonl'}"])
     assert exited.value.code == 2
     assert "make one with `python -m pytest_convcode.env repo django==4.0.4`" in capsys.readouterr().err
+
+
+def test_with_a_limit_the_last_stages_shares_are_of_the_methods_checked() -> None:
+    assert funnel([100, 50, 40, 30, 8, 7], 8, 5, 7).splitlines()[3:] == [
+        "      30 run by a passing test (75% of the stage before)",
+        "       8 of them checked: --limit 7 was reached",
+        "       8 whose tests pass in the sandbox (100% of the stage before)",
+        "       7 whose tests fail on the stub (88% of the stage before)",
+        "       5 of 7 tasks with a mutation their tests catch (program repair)",
+    ]
 
 
 @pytest.mark.slow

@@ -186,7 +186,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def place() -> Iterator[Path]:
-    """A folder outside /tmp (which each sandbox job has to itself), removed afterwards."""
+    """A folder outside /tmp for a virtual environment (a job's /tmp is its own: it hides an
+    interpreter kept there), removed afterwards."""
     path = ROOT / ".convcode-cache" / f"test-repos-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
     yield path
@@ -194,9 +195,10 @@ def place() -> Iterator[Path]:
 
 
 @pytest.fixture(params=["django", "pytest"])
-def tiny(request: pytest.FixtureRequest, place: Path, cache: Path) -> RepoEnvironment:
-    """The tiny repository, in each runner's layout, with this interpreter as its recorded environment."""
-    tree = make_tiny_repo(place / "tinylib", request.param)
+def tiny(request: pytest.FixtureRequest, tmp_path: Path, cache: Path) -> RepoEnvironment:
+    """The tiny repository, in each runner's layout, with this interpreter as its recorded environment
+    (a job's /tmp is its own, but it sees a tree kept there through its copy-on-write view)."""
+    tree = make_tiny_repo(tmp_path / "tinylib", request.param)
     env = RepoEnvironment(str(tree), tree, Path(sys.executable), request.param)
     environment.save(env, {})
     return env
@@ -216,10 +218,10 @@ def labels(env: RepoEnvironment, *names: str) -> list[str]:
     return [f"tests/test_shapes.py::{name.replace('.', '::')}" for name in names]
 
 
-def test_a_checkout_is_its_folder_and_a_pinned_sdist_goes_to_the_cache(place: Path, cache: Path) -> None:
-    checkout = source.fetch(str(place))
-    assert checkout.tree == place and checkout.local and checkout.key.startswith(f"{place.name}-")
-    assert source.locate(str(place)).key == checkout.key  # the same folder, the same key
+def test_a_checkout_is_its_folder_and_a_pinned_sdist_goes_to_the_cache(tmp_path: Path, cache: Path) -> None:
+    checkout = source.fetch(str(tmp_path))
+    assert checkout.tree == tmp_path and checkout.local and checkout.key.startswith(f"{tmp_path.name}-")
+    assert source.locate(str(tmp_path)).key == checkout.key  # the same folder, the same key
     pinned = source.locate("Django==4.0.4")
     assert (pinned.key, pinned.sdist, pinned.tree) == ("django-4.0.4", "django==4.0.4", cache / "repos/django-4.0.4")
     with pytest.raises(UsageError, match=r"^repository 'django': name a PyPI sdist pinned to a version"):
@@ -285,6 +287,24 @@ def test_a_run_that_hangs_or_dies_before_its_summary_crashed_and_says_why(
 def test_a_direct_run_is_the_tree_as_it_is(tiny: RepoEnvironment) -> None:
     run = run_direct(tiny, tiny.tree, labels(tiny, "ClampTests"), 60.0)
     assert (run.passed, run.ran) == (True, 2)
+
+
+def test_env_repo_needs_a_repository_and_an_environment_where_jobs_see_it(tmp_path: Path, cache: Path) -> None:
+    def env(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest_convcode.env", "repo", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    unnamed = env()
+    assert (unnamed.returncode, unnamed.stderr) == (
+        2,
+        "error: repo: name the repository: django==4.0.4, or a checkout's path\n",
+    )
+    hidden = env(str(make_tiny_repo(tmp_path / "tinylib")), f"--path={tmp_path / 'env'}")
+    assert hidden.returncode == 2
+    assert hidden.stderr == (
+        f"error: --path {tmp_path / 'env'}: the sandbox mounts each job's own directory on /tmp, "
+        "which hides an interpreter kept there; choose another place\n"
+    )
 
 
 UNITTEST_FAILED = """\

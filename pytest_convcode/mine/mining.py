@@ -47,7 +47,7 @@ STAGES = (
 class Checked:
     """How far a method got through the stages, and its task once it passed them all."""
 
-    stage: int
+    stage: int  # the index in STAGES of the last stage it passed
     record: dict[str, Any] | None = None
 
 
@@ -132,8 +132,9 @@ def mine(
     jobs: int,
     limit: int | None,
     say: Callable[[str], None],
-) -> tuple[list[dict[str, Any]], list[int]]:
-    """The tasks (sorted by task id, at most ``limit``), and how many methods passed each stage."""
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """The tasks (sorted by task id, at most ``limit``), how many methods passed each stage, and
+    how many went through the last stages (fewer than ran by a passing test when ``limit`` stopped them)."""
     texts, methods, counts = candidates(env.tree)
     say(f"{counts[0]} methods in {len(texts)} files, {counts[2]} with a docstring and a body of the size tasks have")
     with working_copies(env.tree, jobs) as copies:
@@ -146,17 +147,19 @@ def mine(
         covered = [m for m in methods if traced.covering.get(m.task_id)]
         stages = [*counts, len(covered), 0, 0]
         records: list[dict[str, Any]] = []
+        checked = 0
         with ThreadPoolExecutor(jobs) as pool:
             for start in range(0, len(covered), 4 * jobs):  # in batches, so that --limit stops early
                 batch = covered[start : start + 4 * jobs]
-                for checked in pool.map(
+                for result in pool.map(
                     lambda m: check(sandbox, env, copies, m, texts[m.file_path], traced.covering[m.task_id]), batch
                 ):
-                    stages[4] += checked.stage >= 4
-                    stages[5] += checked.stage >= 5
-                    if checked.record:
-                        records.append(checked.record)
-                say(f"checked {min(start + len(batch), len(covered))} of {len(covered)} methods: {len(records)} tasks")
+                    stages[4] += result.stage >= 4
+                    stages[5] += result.stage >= 5
+                    if result.record:
+                        records.append(result.record)
+                checked += len(batch)
+                say(f"checked {checked} of {len(covered)} methods: {len(records)} tasks")
                 if limit is not None and len(records) >= limit:
                     break
-    return records[:limit], stages
+    return records[:limit], stages, checked

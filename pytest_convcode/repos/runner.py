@@ -3,7 +3,9 @@
 Django runs as ``python tests/runtests.py LABELS --verbosity 2 --noinput --parallel 1``. The seed
 ran at verbosity 0, which prints only the failed tests' reports and the closing lines; at 2 each
 test's line says how it ended ("test_chars (utils_tests.test_text.TestUtilsText) ... FAIL"), which
-the model's feedback gains from, for a few dozen lines more. Repositories that use pytest run as
+the model's feedback gains from. It also prints the test database's making (model_forms: 129
+lines, 8.5 KB, against 5 lines at 0), but first: the tail that feedback keeps (the seed's last
+20,000 characters) drops it before any test's report. Repositories that use pytest run as
 ``python -m pytest LABELS -v -p no:cacheprovider``: -v for the same per-test lines; no -x, since
 the share of tests passed needs every selected test's outcome; no cache, which would write
 .pytest_cache into the tree and remember failures between runs.

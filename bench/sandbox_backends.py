@@ -5,15 +5,23 @@ another; wall milliseconds per job, and this process's CPU milliseconds per job.
 Rows (``--rows``, comma-separated; default all):
 
 - ``process``: the process backend's warm worker, the baseline;
+- ``docker-warm``: the docker backend as it runs, jobs to the worker in one long-lived container,
+  over its attached stdin and stdout (``sandbox/attached.py``);
+- ``docker-exec``: one ``docker exec`` per job into a warm container, a fresh interpreter running the
+  job's function: the floor of exec-per-job, with no worker and none of its isolation or limits;
+- ``docker-run``: a container per job (``docker run``, the relay and worker started, the job, the
+  container removed): what "one ``docker run`` per job" costs with the same verdicts;
 - ``rest``: the rest backend, to one sandbox service on 127.0.0.1 (``serve --jobs 2``): the process
   backend's job, plus HTTP both ways on loopback.
+
+The docker rows need the base image (``python -m pytest_convcode.sandbox build-image base``).
 
 Then (``--throughput``, default 1,3) jobs per second through one and through three local services
 (``--jobs 2`` each), from 8 threads: trivial jobs, bound by this machine's cores whatever the
 services; and jobs of two 50 ms sleeps, bound by the services' slots, which the rest backend fills
 on every service.
 
-    .venv/bin/python bench/sandbox_backends.py [--jobs 200] [--rows process,rest] [--throughput 1,3]
+    .venv/bin/python bench/sandbox_backends.py [--jobs 200] [--rows process,docker-warm,rest] [--throughput 1,3]
 """
 
 from __future__ import annotations
@@ -26,14 +34,20 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sandbox_cost import JOB
 
 from pytest_convcode.sandbox import Sandbox
+from pytest_convcode.sandbox.docker import DockerSandbox, connect, find_image, hardened
+from pytest_convcode.sandbox.images import PYTHON_LABEL, USER
 from pytest_convcode.sandbox.process import ProcessSandbox
 from pytest_convcode.sandbox.rest import RestSandbox
 
 WARM_UP = 10
+# the job's function, called as the runner calls it, by a fresh interpreter
+EXEC_CODE = JOB.code + "print([add_one(1), add_one(2)])\n"
+SLOW_ROWS = {"docker-exec", "docker-run"}  # a tenth of --jobs: each job costs a process or a container
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,34 @@ def warm(name: str, sandbox: Sandbox, jobs: int) -> Row:
         return timed(name, jobs, lambda: run_job(sandbox))
     finally:
         sandbox.close()
+
+
+def docker_exec(jobs: int) -> Row:
+    client = connect()
+    image = find_image(client, "", None)
+    python = image.labels[PYTHON_LABEL]
+    config = {**hardened(), "auto_remove": False}
+    container = client.containers.run(image.id, ["sleep", "infinity"], user=USER, detach=True, **config)
+
+    def one_job() -> None:
+        done: Any = container.exec_run([python, "-s", "-c", EXEC_CODE])
+        assert done.output == b"[2, 3]\n", done
+
+    try:
+        return timed("docker-exec", jobs, one_job)
+    finally:
+        container.remove(force=True)
+
+
+def docker_run(jobs: int) -> Row:
+    def one_job() -> None:
+        sandbox = DockerSandbox()
+        try:
+            run_job(sandbox)
+        finally:
+            sandbox.close()
+
+    return timed("docker-run", jobs, one_job)
 
 
 @contextlib.contextmanager
@@ -110,6 +152,9 @@ def throughput(count: int, jobs: int) -> str:
 ROWS: dict[str, Callable[[int], Row]] = {
     "process": lambda jobs: warm("process", ProcessSandbox(), jobs),
     "rest": rest,
+    "docker-warm": lambda jobs: warm("docker-warm", DockerSandbox(), jobs),
+    "docker-exec": docker_exec,
+    "docker-run": docker_run,
 }
 
 
@@ -121,7 +166,8 @@ def main() -> None:
     a = p.parse_args()
     print("per job, one after another:")
     for name in a.rows.split(","):
-        print(ROWS[name](a.jobs).line(), flush=True)
+        jobs = max(a.jobs // 10, 1) if name in SLOW_ROWS else a.jobs
+        print(ROWS[name](jobs).line(), flush=True)
     if a.throughput:
         print(f"throughput through local sandbox services (2 slots each), {THREADS} threads:")
         for count in a.throughput.split(","):

@@ -23,6 +23,18 @@ class SandboxOptions:
         help="interpreter that runs candidates (default: this one), or auto: the one "
         f"`{env.MAKE_COMMAND}` made, with the libraries BigCodeBench's tasks need",
     )
+    docker_image: str | None = option(
+        "--docker-image",
+        help="the docker backend's image (default: the newest `python -m pytest_convcode.sandbox build-image` "
+        "made for this version, of --sandbox-python's environment where there is one)",
+    )
+    docker_hosts: tuple[str, ...] | None = option(
+        "--docker-host",
+        parse=lambda text: tuple(url for url in text.split(",") if url),
+        record=False,
+        metavar="URL[,URL...]",
+        help="the docker backend's daemons (default: DOCKER_HOST, else the local one); jobs spread by their CPUs",
+    )
     memory_limit_mib: int = option(
         "--memory-limit",
         default=Limits.memory_bytes // MiB,
@@ -49,6 +61,8 @@ class SandboxOptions:
     @property
     def backend_options(self) -> dict[str, Any]:
         """What the chosen backend takes beyond the interpreter and the modules it preloads."""
+        if self.sandbox == "docker":
+            return {"image": self.docker_image, "hosts": self.docker_hosts or ()}
         if self.sandbox == "rest":
             return {"url": self.sandbox_url}
         return {}

@@ -1,10 +1,16 @@
 """``python -m pytest_convcode.sandbox SUBCOMMAND ...``: each subcommand is a module of its own,
-imported only when named (``serve``: ``serve.py``)."""
+imported only when named (``build-image``: ``build_image.py``; ``serve``: ``serve.py``)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+
+
+def _build_image(argv: list[str]) -> int:
+    from .build_image import main
+
+    return main(argv)
 
 
 def _serve(argv: list[str]) -> int:
@@ -13,7 +19,7 @@ def _serve(argv: list[str]) -> int:
     return main(argv)
 
 
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": _serve}
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"build-image": _build_image, "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import signal
 from typing import Any, NamedTuple, NoReturn
 
 from . import libc, trees
-from .isolation import TEST_READABLE, Isolation, machine_of_its_own
+from .isolation import TEST_READABLE, Isolation, container_view, machine_of_its_own
 from .landlock import outside_package
 from .wire import codec, record, write_all
 
@@ -58,6 +58,7 @@ def command_view(job: dict[str, Any], workdir: str, uid: int | None, isolation: 
     if not libc.unshare(libc.CLONE_NEWNS | libc.CLONE_NEWNET):
         if tree is not None:
             shutil.copytree(tree, workdir, symlinks=True, dirs_exist_ok=True)
+        container_view(COMMAND_READABLE + outside_package(job["readable"]), isolation)
         return workdir, workdir
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)  # nothing mounted here reaches the host
     lower = None

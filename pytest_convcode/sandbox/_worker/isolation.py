@@ -38,6 +38,9 @@ TEST_READABLE = [
 ]
 TEST_TMP, TEST_CWD = "/tmp", "/tmp/work"  # in a test job's own mount namespace: its job directory
 TEST_SHM_BYTES = 64 << 20
+# Set to "1" where the worker runs in a container that is its jobs' machine (no network, a /tmp of its
+# own): the docker sandbox's. There a job that cannot have a private view gets what one grants.
+CONTAINER_VARIABLE = "CONVCODE_CONTAINER"
 
 
 def enter_network_namespace() -> str:
@@ -56,8 +59,9 @@ def enter_network_namespace() -> str:
 class Isolation:
     """What this machine allows, and what the zygote prepared once for every runner."""
 
-    def __init__(self, network: str, pid_namespace: bool, base: str) -> None:
+    def __init__(self, network: str, pid_namespace: bool, base: str, container: bool = False) -> None:
         self.network = network
+        self.container = container
         self.uid_switch = os.geteuid() == 0 and network == "netns"
         self.pid_namespace = pid_namespace
         self.landlock = Landlock(readable_roots(), [base, os.devnull])
@@ -114,6 +118,7 @@ def private_view(workdir: str, uid: int | None, isolation: Isolation) -> tuple[s
     on localhost). Returns (home, tmpdir): the job directory's paths as the job sees them.
     Best effort: where namespaces are not allowed, the job runs in the shared view."""
     if not libc.unshare(libc.CLONE_NEWNS | libc.CLONE_NEWNET):
+        container_view(TEST_READABLE, isolation)
         return workdir, workdir
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)  # nothing mounted here reaches the host
     libc.mount(workdir, TEST_TMP, None, libc.MS_BIND)
@@ -140,6 +145,14 @@ def machine_of_its_own(readable: list[str], writable: list[str], isolation: Isol
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", IFF_UP))
     isolation.landlock.widen(readable, writable)
+
+
+def container_view(readable: list[str], isolation: Isolation) -> None:
+    """Without a private view, in a container that is the machine (``isolation.container``): what a
+    private view's Landlock ruleset allows, in the container's own /tmp, /dev/shm, /proc and loopback,
+    which its other jobs share (a test that writes /tmp/data.json, serves on localhost, runs top)."""
+    if isolation.container:
+        isolation.landlock.widen([*readable, "/proc"], [TEST_TMP, "/dev/shm"])
 
 
 def confine(job: dict[str, Any], workdir: str, tmpdir: str, uid: int | None, isolation: Isolation) -> None:

@@ -18,7 +18,7 @@ import tempfile
 import types
 
 from . import PRELOAD, libc
-from .isolation import SAFE_ENV, Isolation, enter_network_namespace
+from .isolation import CONTAINER_VARIABLE, SAFE_ENV, Isolation, enter_network_namespace
 from .zygote import Zygote
 
 
@@ -27,6 +27,7 @@ def main(fd: int, preload: list[str]) -> None:
     # clients start us from worker threads. EOF on the socket tells us the client is gone.
     sock = socket.socket(fileno=fd)
     libc.name_process(b"convcode-zygote")
+    container = os.environ.get(CONTAINER_VARIABLE) == "1"  # the docker sandbox's relay says so
     _preload(preload)
     # What every runner starts with, set once here: the environment (whatever the preloaded
     # modules put there is gone), stdin, and oversized writes failing instead of killing.
@@ -41,7 +42,7 @@ def main(fd: int, preload: list[str]) -> None:
     base = tempfile.mkdtemp(prefix="pytest_convcode_")
     os.chmod(base, 0o711)
     try:
-        isolation = Isolation(network, pid_namespace, base)
+        isolation = Isolation(network, pid_namespace, base, container)
         hello = {
             "network": network,
             "landlock": isolation.landlock.abi,

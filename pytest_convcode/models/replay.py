@@ -63,7 +63,8 @@ class ReplayModel:
             elif "generation" in record:
                 answer = Answer(require(record, "generation", str, where), "solution")
             else:
-                raise DatasetError(f"{where}: a sample needs a 'solution', 'completion' or 'generation' field")
+                needs = "a 'solution' or a 'completion' field (or the kits' 'generation')"
+                raise DatasetError(f"{where}: a sample needs {needs}")
             self.answers[task_id].append(answer)
 
     def samples(self, task: Problem) -> int:

@@ -77,7 +77,8 @@ def stub(first: str) -> str:
     if first.startswith("This file of"):
         lines = block(first, "").splitlines()
         start = max(n for n, line in enumerate(lines) if re.match(r"\s*(async\s+)?def\s", line))
-        indent = next(len(line) - len(line.lstrip()) for line in lines[start + 1 :] if line.strip())
+        below = [len(line) - len(line.lstrip()) for line in lines[start + 1 :] if line.strip()]
+        indent = below[0] if below else len(lines[start]) - len(lines[start].lstrip()) + 4
         return f"```python\n{' ' * indent}raise NotImplementedError\n```"
     if "\nDeclaration:\n" in first:
         declaration = block(first, "Declaration:")

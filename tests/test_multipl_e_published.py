@@ -34,6 +34,8 @@ EXCEPTIONS: dict[str, tuple[bool, str]] = {
         True,
         "PHP 8.2's str_split('') is [] (the kit's PHP gave ['']): right",
     ),
+    "HumanEval_47_median-sh": (True, "bc is installed here; the kit's machine lacked it ('bc: command not found')"),
+    "HumanEval_92_any_int-sh": (True, "bc is installed here; the kit's machine lacked it ('bc: command not found')"),
     **{
         f"{task}-cs": (
             False,

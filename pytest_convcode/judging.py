@@ -25,6 +25,7 @@ class SandboxOptions:
     )
     docker_image: str | None = option(
         "--docker-image",
+        record=False,  # as --sandbox-url: where the jobs ran
         help="the docker backend's image (default: the newest `python -m pytest_convcode.sandbox build-image` "
         "made for this version, of --sandbox-python's environment where there is one)",
     )

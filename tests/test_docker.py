@@ -231,6 +231,7 @@ def test_errors_name_the_fix(image: str) -> None:
     missing.close()
 
 
+@pytest.mark.slow  # a minute and more of hostile jobs on both cores: beside other tests it runs past its limit
 def test_hostile_samples_fail_the_same_way_and_references_pass(pytester: pytest.Pytester, image: str) -> None:
     """The hostile fixtures and three canonical solutions, through the HumanEval+ suite on
     ``--sandbox docker``: every hostile sample fails for the reason it fails for in the process backend."""

@@ -22,6 +22,7 @@ from .registry import SANDBOXES
 def docker_sandbox(
     python: str = sys.executable, preload: Sequence[str] = (), image: str | None = None, hosts: Sequence[str] = ()
 ) -> Sandbox:
+    hosts = list(dict.fromkeys(hosts))  # each daemon once: jobs per host are counted by its URL
     if len(hosts) > 1:
         return DockerHosts([Daemon(DockerSandbox(python, preload, image, host)) for host in hosts])
     return DockerSandbox(python, preload, image, hosts[0] if hosts else "")
@@ -33,7 +34,7 @@ class Daemon:
 
     def __init__(self, sandbox: DockerSandbox) -> None:
         self.sandbox = sandbox
-        self.name = sandbox.host or "local"
+        self.name = sandbox.host
         self.warnings: list[str] = []
 
     def probe(self) -> int:

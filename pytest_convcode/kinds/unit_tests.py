@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ..conversation import Evaluation
+from ..conversation import Evaluation, Tester
 from ..datasets.bigcodebench import LEADERBOARD_BUDGET, hard_ids, stdlib_only
 from ..datasets.bigcodebench_formats import calibrate
 from ..feedback import Setting
@@ -61,6 +61,11 @@ class UnitTestSuite:
         return dataset
 
     @cached_property
+    def tester(self) -> Tester[Any]:
+        """The data set's tester under BigCodeBench 0.2's per-task budget (ConvCodeWorld keeps its own)."""
+        return self.services.tester(self.name, LEADERBOARD_BUDGET)
+
+    @cached_property
     def split(self) -> str:
         """BigCodeBench's name of what was asked (its score group, ``bigcodebench-<split>``, except
         the default full instruct set's, plain ``bigcodebench``): ``instruct`` or ``complete``, after
@@ -76,11 +81,7 @@ class UnitTestSuite:
         return self.services.data.calibrate is not False
 
     def cases(self, settings: tuple[Setting, ...] | None) -> tuple[list[UnitCase], list[str]]:
-        data, model, tester = (
-            self.services.data,
-            self.services.model,
-            self.services.tester(self.name, LEADERBOARD_BUDGET),
-        )
+        data, model, tester = self.services.data, self.services.model, self.tester
         hard = hard_ids() if data.subset == "hard" else None
         cases: list[UnitCase] = []
         for task in selected(self.name, self.dataset.tasks, data.tasks):
@@ -108,7 +109,7 @@ class UnitTestSuite:
         program = answer.program(case.task) if answer.text else ""
         if self.calibrated:
             program = calibrate(case.task, program)
-        evaluation = self.services.tester(self.name, LEADERBOARD_BUDGET).evaluate(case.task, program)
+        evaluation = self.tester.evaluate(case.task, program)
         timed(record, started, generated)
         if evaluation.environment_error:
             pytest.fail(evaluation.environment_error, pytrace=False)

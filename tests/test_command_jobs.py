@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -144,6 +145,13 @@ def test_a_busy_loop_stops_at_the_cpu_budget(sandbox: ProcessSandbox) -> None:
     assert 0.5 <= result.cpu < 3
 
 
+def test_a_shell_whose_child_hit_the_cpu_limit_reports_the_limit(sandbox: ProcessSandbox) -> None:
+    """The shell survives its child and exits 128 + SIGXCPU: still the CPU limit, not an exit."""
+    result = sh(sandbox, "yes > /dev/null; exit $?", cpu_budget=1.0, wall_budget=20.0)
+    assert result.exit_code == 128 + signal.SIGXCPU or result.signal in (signal.SIGXCPU, signal.SIGKILL)
+    assert result.ended == "cpu_limit", result.how_it_ended
+
+
 def test_busy_children_share_one_cpu_budget(sandbox: ProcessSandbox) -> None:
     """Four looping processes, each far within the per-process limit: the tree's sum stops them."""
     need(sandbox, "uid_switch")
@@ -171,7 +179,7 @@ def test_an_output_flood_keeps_the_tails(sandbox: ProcessSandbox) -> None:
     result = sh(sandbox, "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo END", output_bytes=1000)
     assert result.ok and result.stdout.endswith("x\nEND\n") and len(result.stdout) == 1000
     assert result.dropped == 20_000_005 - 1000
-    endless = sh(sandbox, "yes err >&2", output_bytes=100, cpu_budget=1.0, wall_budget=5.0)
+    endless = sh(sandbox, "exec yes err >&2", output_bytes=100, cpu_budget=1.0, wall_budget=5.0)
     assert endless.ended in ("cpu_limit", "wall_timeout") and endless.stderr.endswith("err\n")
     assert len(endless.stderr) == 100 and endless.stdout == ""
 

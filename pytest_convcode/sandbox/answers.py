@@ -307,9 +307,13 @@ def command_result(raw: bytearray, trailer_raw: bytes | bytearray, job: CommandJ
 
 def _command_ending(status: int, cpu: float, budget: float) -> dict[str, Any]:
     """The ``Ending`` fields of a command's wait status. Killed by its CPU-time rlimit (SIGXCPU, then
-    SIGKILL), it ends at the CPU limit; ``cpu`` is its whole tree's, which the runner reaped."""
+    SIGKILL), it ends at the CPU limit; ``cpu`` is its whole tree's, which the runner reaped. So
+    does a shell whose child the limit killed: it exits with 128 + the signal instead."""
+    at_limit = cpu >= _codec.CPU_LIMIT_SHARE * budget
     if os.WIFEXITED(status):
-        return {"ended": "exit", "exit_code": os.WEXITSTATUS(status), "signal": None}
+        code = os.WEXITSTATUS(status)
+        at_limit = at_limit and code - 128 in (signal.SIGXCPU, signal.SIGKILL)
+        return {"ended": "cpu_limit" if at_limit else "exit", "exit_code": code, "signal": None}
     number = os.WTERMSIG(status)
-    at_limit = number in (signal.SIGXCPU, signal.SIGKILL) and cpu >= _codec.CPU_LIMIT_SHARE * budget
+    at_limit = at_limit and number in (signal.SIGXCPU, signal.SIGKILL)
     return {"ended": "cpu_limit" if at_limit else "signal", "exit_code": None, "signal": number}

@@ -101,3 +101,12 @@ def test_the_bundled_hard_ids_are_bigcodebench_hards_148_tasks() -> None:
 
     ids = hard_ids()
     assert len(ids) == 148 and ids <= set(load(None, None).tasks) and "BigCodeBench/19" in ids
+
+
+def test_under_xdist_the_tasks_whose_reference_runs_longest_start_first(suite: pytest.Pytester) -> None:
+    """BigCodeBench/346 runs a script for ~2 s (the bundled costs), 16 and 24 in a blink: 346
+    starts first though it comes last in the data file, so no worker is left with it at the end."""
+    result, _, _ = run(suite, "--tasks", "BigCodeBench/16,BigCodeBench/24,BigCodeBench/346", "-n", "1", "-v")
+    result.assert_outcomes(passed=3)
+    started = [line.rsplit("[", 1)[1].rstrip("] ") for line in result.outlines if " PASSED " in line]
+    assert started[0] == "BigCodeBench/346" and sorted(started[1:]) == ["BigCodeBench/16", "BigCodeBench/24"]

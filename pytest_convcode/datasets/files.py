@@ -86,9 +86,9 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 @functools.cache
 def reference_costs(digest: str) -> dict[str, float]:
-    """The CPU seconds a bundled data file's slow tasks took their reference solution when the
-    file was added (``bench/reference_costs.py``), by task id: which tasks to start first on a
-    machine that has not yet measured its own (a cold run)."""
+    """The seconds a bundled data file's slow tasks took their reference solution when the file
+    was added (``bench/reference_costs.py``), by task id: which tasks to start first on a machine
+    that has not yet measured its own (a cold run), or where the tasks' time is not measured."""
     bundled = json.loads((DATA_DIR / "reference_costs.json").read_text())
     seconds: dict[str, float] = bundled["files"].get(digest, {}).get("seconds", {})
     return seconds

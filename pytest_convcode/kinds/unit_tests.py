@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ..conversation import Evaluation, Tester
+from ..datasets import reference_costs
 from ..datasets.bigcodebench import LEADERBOARD_BUDGET, hard_ids, stdlib_only
 from ..datasets.bigcodebench_formats import calibrate
 from ..feedback import Setting
@@ -95,7 +96,9 @@ class UnitTestSuite:
         self.services.prefetch(list({c.task_id: c.request for c in cases}.values()))
 
     def cost(self, case: UnitCase) -> float:
-        return 0.0
+        """The bundled wall seconds of the task's reference: its tasks that sleep or serve (461 waits
+        100 s) hold a worker as long as those that compute, and started last they would end the run."""
+        return reference_costs(self.dataset.digest).get(case.task_id, 0.0)
 
     def judge(self, case: UnitCase, record: dict[str, Any]) -> Evaluation:
         record["sample"] = case.sample

@@ -10,7 +10,11 @@ check that both give the same verdicts, task by task.
 
 Both tools run as their command-line users run them, one after the other on
 this machine, with the same number of workers; each run is timed by wall clock
-from process start to process exit. "cold" runs start without the tool's cached
+from process start to its results file (the work: the figure to quote), and to
+process exit (EvalPlus then idles up to 20 s in its stall-watch thread). The
+floor (``evalplus_floor.py``) is measured in the same run: the canonical
+solutions' own calls on every input, in one plain process; the report gives
+ours / floor beside EvalPlus / ours. "cold" runs start without the tool's cached
 ground truth (EvalPlus: CACHE_DIR/<md5 of the data file>.pkl; ours:
 .pytest_cache/d/convcode/groundtruth/humaneval-<version>-*), "warm" runs with it.
 The run order alternates (cold: EvalPlus then ours; warm: ours then EvalPlus;
@@ -20,7 +24,7 @@ seconds other processes used meanwhile, to flag runs on a busy machine.
 
 Exit status: 0 when the verdicts agree (apart from --allow), 1 when they
 disagree, 2 when the EvalPlus interpreter is missing, 3 when a tool's run failed.
-Only the standard library is used.
+The standard library only, and pytest_convcode's data loader for the floor.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import evalplus_floor  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: pytest's rootdir and cwd
 DATA_DIR = ROOT / "pytest_convcode" / "datasets" / "data"
@@ -316,6 +322,7 @@ class Bench:
         self.contended = False
         self.meter = CpuMeter(args.cgroup)
         self.count = 0
+        self.floor: dict[str, float] = {}  # evalplus_floor.measure's
 
     # caches
     def our_cache_dirs(self) -> list[Path]:
@@ -553,27 +560,32 @@ def ratio(ep: Tool, ours: Tool, kind: str, attr: str) -> str:
 
 
 def report(bench: Bench, scores: dict[str, tuple[float, float]], summary_scores: dict[str, Any]) -> None:
-    ep, ours = bench.tools["EvalPlus"], bench.tools["ours"]
+    ep, ours, workers = bench.tools["EvalPlus"], bench.tools["ours"], bench.args.workers
     print("\n" + "=" * 78)
     print(
         f"samples: {bench.args.samples or 'canonical solutions'}; data: {bench.data.name}; "
-        f"workers: {bench.args.workers}; repeats: {bench.args.repeat}"
+        f"workers: {workers}; repeats: {bench.args.repeat} (medians)"
     )
-    rows = [["tool", "cold s", "warm s", "pass@1 base", "pass@1 plus"]]
+    print("start to results = process start to its results file written; CPU s = all the tool's processes")
+    print("(~: without a cgroup, only the processes that were waited for); floor = the canonical solutions'")
+    print(f"own calls on every input, CPU s in one plain process, and that over {workers} workers as wall s:")
+    floor_cpu = bench.floor["total"]
+    rows = [["", "results s cold", "warm", "CPU s cold", "warm", "pass@1 base", "plus"]]
     for tool in (ep, ours):
         b, p = scores[tool.name]
-        walls = [fmt(tool.runs[kind], "wall") for kind in ("cold", "warm")]
-        rows.append([tool.name, *walls, f"{100 * b:.1f}%", f"{100 * p:.1f}%"])
-    rows.append(["ratio EvalPlus/ours", ratio(ep, ours, "cold", "wall"), ratio(ep, ours, "warm", "wall"), "", ""])
-    print_table(rows, indent="")
-    print("\nwall s = process start to exit (EvalPlus's process lingers after writing its results until its")
-    print("20-second stall-watch thread wakes up); results s = start to its results file being written;")
-    print("CPU s = CPU seconds of all the tool's processes (less sensitive to a busy machine; ~: without")
-    print("a cgroup, only the processes that were waited for):")
-    rows = [["", "results s cold", "warm", "CPU s cold", "warm"]]
-    for tool in (ep, ours):
-        rows.append([tool.name] + [fmt(tool.runs[k], a) for a in ("results_at", "cpu") for k in ("cold", "warm")])
-    rows.append(["ratio"] + [ratio(ep, ours, k, a) for a in ("results_at", "cpu") for k in ("cold", "warm")])
+        cells = [fmt(tool.runs[k], a) for a in ("results_at", "cpu") for k in ("cold", "warm")]
+        rows.append([tool.name, *cells, f"{100 * b:.1f}%", f"{100 * p:.1f}%"])
+    rows.append(["floor", "", f"{floor_cpu / workers:.2f}", "", f"{floor_cpu:.2f}", "", ""])
+    rows.append(["EvalPlus / ours"] + [ratio(ep, ours, k, a) for a in ("results_at", "cpu") for k in ("cold", "warm")])
+    over_floor = [_over(median(ours.runs[k], a), floor_cpu / (workers if a == "results_at" else 1))
+                  for a in ("results_at", "cpu") for k in ("cold", "warm")]  # fmt: skip
+    rows.append(["ours / floor", *over_floor])
+    print_table(rows, indent="  ")
+    print("\nprocess start to exit (EvalPlus's process lingers after writing its results, until its")
+    print("20-second stall-watch thread wakes up; ours exits once its reports are written):")
+    rows = [["", "exit s cold", "warm"]]
+    rows += [[tool.name, fmt(tool.runs["cold"], "wall"), fmt(tool.runs["warm"], "wall")] for tool in (ep, ours)]
+    rows.append(["EvalPlus / ours", ratio(ep, ours, "cold", "wall"), ratio(ep, ours, "warm", "wall")])
     print_table(rows, indent="  ")
     if bench.contended:
         print("WARNING: other processes were busy during some runs (see above): the wall times are unreliable")
@@ -581,6 +593,10 @@ def report(bench: Bench, scores: dict[str, tuple[float, float]], summary_scores:
         parts = [f"{g} pass@1 {100 * s['pass@1']:.1f}%" for g, s in summary_scores.items() if "pass@1" in s]
         errors = sum(s.get("errors", 0) for g, s in summary_scores.items() if not g.endswith("+"))
         print(f"our summary.json: {'; '.join(parts)}; harness errors: {errors}")
+
+
+def _over(value: float | None, floor: float) -> str:
+    return f"{value / floor:.2f}x" if value and floor else "-"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -596,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"EvalPlus ground-truth cache: {bench.ep_cache}")
         print(f"our ground-truth cache:      {OUR_CACHE}/humaneval-{bench.version}-*")
         bench.measure()
+        print("the floor: the canonical solutions' calls in one plain process ...", end="", flush=True)
+        bench.floor = evalplus_floor.measure("humaneval", bench.version, args.our_python)
+        print(f" {bench.floor['total']:.2f} CPU s")
 
         ep = evalplus_verdicts(bench.ep_results)
         ours_path = bench.reports / str(bench.last_run_id) / "results.jsonl"

@@ -1,13 +1,15 @@
 """What one sandbox job costs, against the least any fork-per-job sandbox could cost here.
 
-Two measurements, on this machine, of CPU milliseconds per job (``--jobs`` of each):
+Three measurements, on this machine, of CPU milliseconds per job (``--jobs`` of each):
 
 1. bare fork: an interpreter with the zygote's preloaded modules (``_worker.PRELOAD``, frozen
    as the zygote freezes them) forks a child that exits at once. No namespace, no limits, no
    candidate: the floor of a process per job, the parent's side and the child's;
 2. a sandbox job: ``ProcessSandbox`` running a trivial HumanEval-style call job (load a one-line
    function, call it twice), split into the zygote's CPU, its runners' CPU (both read from the
-   zygote's ``/proc/PID/stat``) and the client's.
+   zygote's ``/proc/PID/stat``) and the client's;
+3. a trivial task's two phases (base and plus) as two such jobs, as the judge ran them before,
+   and as one job of phases (``Sandbox.run_all``: loaded once, a fork a phase), as it runs them now.
 
 The difference is what isolation, loading the candidate, running the calls and reporting
 them add to the bare fork. ``bench/README.md`` uses these figures for what issue 3's target
@@ -23,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_convcode.sandbox import CallJob
@@ -78,19 +81,35 @@ def _zygote_cpu(pid: int) -> tuple[float, float]:
     return own / ticks, reaped / ticks
 
 
-def sandbox_jobs(jobs: int) -> tuple[float, float, float, float]:
-    """CPU ms per job (zygote, runner, client) and wall ms per job, jobs one after another."""
+def one_job(sandbox: ProcessSandbox) -> None:
+    result = sandbox.run(JOB)
+    assert [c.status for c in result.calls] == ["ok", "ok"], result
+
+
+def phases_as_jobs(sandbox: ProcessSandbox) -> None:
+    """A task's base and plus tests as the judge ran them before: a job each."""
+    one_job(sandbox)
+    one_job(sandbox)
+
+
+def phases_in_one_job(sandbox: ProcessSandbox) -> None:
+    """As ``Sandbox.run_all`` runs them now: one job that loads the program once, a fork a phase."""
+    for result in sandbox.run_all([JOB, JOB]):
+        assert [c.status for c in result.calls] == ["ok", "ok"], result
+
+
+def sandbox_jobs(jobs: int, run: Callable[[ProcessSandbox], None]) -> tuple[float, float, float, float]:
+    """CPU ms per ``run`` (zygote, runners, client) and wall ms per ``run``, one after another."""
     sandbox = ProcessSandbox()
     try:
         for _ in range(20):  # start the zygote, warm its code paths
-            sandbox.run(JOB)
+            run(sandbox)
         zygote = sandbox.isolation["pid"]  # the process that forks and reaps the runners
         own, reaped = _zygote_cpu(zygote)
         client = time.process_time()
         started = time.perf_counter()
         for _ in range(jobs):
-            result = sandbox.run(JOB)
-            assert [c.status for c in result.calls] == ["ok", "ok"], result
+            run(sandbox)
         wall = time.perf_counter() - started
         client = time.process_time() - client
         own_after, reaped_after = _zygote_cpu(zygote)
@@ -105,13 +124,20 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1000)
     a = p.parse_args()
     fork_parent, fork_child = bare_fork(a.jobs)
-    zygote, runner, client, wall = sandbox_jobs(a.jobs)
-    print(f"{a.jobs} jobs each, one after another; CPU ms per job")
+    print(f"{a.jobs} of each, one after another; CPU ms each")
     fork = fork_parent + fork_child
     print(f"  bare fork + exit:  parent {fork_parent:5.2f}  child  {fork_child:5.2f}  total {fork:5.2f}")
-    total = zygote + runner + client
-    print(f"  sandbox job:       zygote {zygote:5.2f}  runner {runner:5.2f}  client {client:5.2f}  total {total:5.2f}")
-    print(f"  sandbox job wall:  {wall:5.2f} ms")
+    for label, run in (
+        ("sandbox job:", one_job),
+        ("two phases, 2 jobs:", phases_as_jobs),
+        ("two phases, 1 job:", phases_in_one_job),
+    ):
+        zygote, runner, client, wall = sandbox_jobs(a.jobs, run)
+        total = zygote + runner + client
+        print(
+            f"  {label:<19}zygote {zygote:5.2f}  runner {runner:5.2f}  client {client:5.2f}  total {total:5.2f}"
+            f"   wall {wall:5.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ judged here, get the verdict its authors' evaluator (the Qwen2.5-Coder kit's) ga
 task, in each of its seven languages installed here; pass@1 is the published one, less or more the
 differences pinned below, each with the verdict we hold to be right and why.
 
-The slow tier: every program is compiled and run (about 160 a language)."""
+The slow tier: every program is compiled and run (about 160 a language), but for the languages
+whose compiler takes a second or more a program (``STRIDE``): there every third task (and each
+pinned one), with no pass@1 total; ``bench/multipl_e_replay.py`` replays them all."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ EXCEPTIONS: dict[str, tuple[bool, str]] = {
     },
 }
 PUBLISHED = {"java": 61, "cpp": 69, "js": 77, "cs": 77, "php": 71, "sh": 35, "ts": 76}  # tasks passed (results.json)
+STRIDE = {"ts": 3, "cpp": 3, "java": 3}  # tsc ~3 s a program, g++ ~2 s, javac ~1.3 s, on two cores
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,12 +72,15 @@ def test_replayed_generations_get_the_published_verdicts(judge: ProgramJudge, na
     ready(language)
     tasks = load().tasks
     answers = ReplayModel(VALIDATION / f"pred_{name}_output.jsonl.gz").answers
-    programs = {task: language.program(samples[0].text, tasks[task].tests) for task, samples in answers.items()}
+    stride = STRIDE.get(name, 1)
+    chosen = [t for i, t in enumerate(sorted(answers)) if i % stride == 0 or t in EXCEPTIONS]
+    programs = {task: language.program(answers[task][0].text, tasks[task].tests) for task in chosen}
     with ThreadPoolExecutor(2) as pool:
         verdicts = dict(zip(programs, pool.map(lambda p: judge.judge(language, p), programs.values()), strict=True))
     ours = {task: verdict.passed for task, verdict in verdicts.items()}
     expected = {task: EXCEPTIONS[task][0] if task in EXCEPTIONS else v for task, v in published(name).items()}
     differing = {task: verdicts[task].detail[:200] for task in ours if ours[task] != expected[task]}
     assert differing == {}
-    pinned = sum(v - published(name)[t] for t, (v, _) in EXCEPTIONS.items() if t in ours)
-    assert sum(ours.values()) == PUBLISHED[name] + pinned
+    if stride == 1:
+        pinned = sum(v - published(name)[t] for t, (v, _) in EXCEPTIONS.items() if t in ours)
+        assert sum(ours.values()) == PUBLISHED[name] + pinned

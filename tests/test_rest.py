@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +149,13 @@ def test_jobs_of_every_kind_get_the_process_backends_verdicts(rest: RestSandbox,
     tests = TestJob("def f(x):\n    return x * x\n", TESTS)
     command = CommandJob(("sh", "-c", "echo out; echo err >&2; exit 3"))
     assert [verdict(r) for r in rest.run_all(calls)] == [verdict(r) for r in process.run_all(calls)]
+    phases = [calls[1], replace(calls[1], inputs=[[4], [5]], cpu_limits=[1.0] * 2, wall_limits=[5.0] * 2)]
+    assert [verdict(r) for r in rest.run_all(phases)] == [verdict(r) for r in process.run_all(phases)]
     assert verdict(rest.run_tests(tests)) == verdict(process.run_tests(tests))
     assert verdict(rest.run_command(command)) == verdict(process.run_command(command))
-    assert rest.jobs_per_host() == {rest.hosts.hosts[0].remote.name: {"jobs": len(calls) + 2, "resent": 0}}
+    assert rest.jobs_per_host() == {
+        rest.hosts.hosts[0].remote.name: {"jobs": len(calls) + 3, "resent": 0}
+    }  # the phases: one job
 
 
 def test_the_service_never_unpickles_what_a_client_sent(service: Served, tmp_path: Path) -> None:
@@ -195,7 +199,8 @@ def test_a_client_runs_its_share_of_jobs_at_once_and_its_others_wait(tmp_path: P
         sandbox = RestSandbox(url=served.url)
         seen: list[dict[str, Any]] = []
         start = time.monotonic()
-        batch = threading.Thread(target=sandbox.run_all, args=([call_job(SLEEPY, [[1.0]])] * 2,))
+        two = [call_job(SLEEPY, [[1.0]]), call_job(SLEEPY + "# another program: a job of its own\n", [[1.0]])]
+        batch = threading.Thread(target=sandbox.run_all, args=(two,))
         batch.start()
         while batch.is_alive():
             seen.append(json.loads(served.get("/capacity")[1]))

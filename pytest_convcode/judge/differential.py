@@ -85,7 +85,8 @@ class DifferentialJudge:
         )
 
     def judge(self, task: Task, program: str, fail_fast: bool = True) -> Verdict:
-        """Both phases run at once, each in a process of its own, as EvalPlus runs them."""
+        """Each phase runs in a process of its own that starts from the loaded program, as EvalPlus
+        runs them (one sandbox job: ``Sandbox.run_all``)."""
         truth = self.ground_truth(task)
         jobs = [self._job(task, program, p, truth[p], fail_fast) for p in self.phases]
         results = self.sandbox.run_all(jobs)

@@ -35,7 +35,16 @@ READY, LOADED, LOAD_ERROR, OK, ERROR, TIMEOUT, DONE = range(1, 8)
 # A job with "describe" set (the reference's) ends, before DONE, with one more record: a
 # ``describe_output`` byte for each OK call, in order.
 DESCRIPTIONS = 10
-CALL_RECORDS = frozenset({*range(READY, DONE + 1), DESCRIPTIONS})
+# An output that would take the answer past its limit is not sent: TOO_LARGE says which call made
+# it and its size (payload: SIZE), and that call is the last of its phase.
+TOO_LARGE = 13
+SIZE = struct.Struct("!Q")
+# A job of phases (a task's base and plus tests) loads the program once, then runs each phase's
+# calls in a fork of that process, one after another: PHASE (index: the phase) starts a phase's
+# records; PHASE_ENDED (index: the phase; payload: JSON, how its process ended) closes those of a
+# phase that ran in a fork. The last phase runs in the runner itself: the trailer says how it ended.
+PHASE, PHASE_ENDED = 14, 15
+CALL_RECORDS = frozenset({*range(READY, DONE + 1), DESCRIPTIONS, TOO_LARGE, PHASE, PHASE_ENDED})
 
 # A unittest job ("tests" mode) reuses READY, LOAD_ERROR and DONE. Its LOADED record carries
 # the names of the tests it will run, one a line; the index of TEST_START and TEST_END is a

@@ -112,41 +112,115 @@ def calls_result(raw: bytearray, trailer_raw: bytes | bytearray, n_inputs: int, 
     "output_limit" call (its size from the record's header), and the last."""
     fields = trailer(trailer_raw)
     stream = read_records(raw, _codec.CALL_RECORDS, cap)
+    if not stream.records or stream.records[0][0] != _codec.READY:  # written before the candidate starts
+        raise _not_ready(fields)
+    records = stream.records[1:]
+    load_error = _load_error(records)
+    return _phase_result(records, n_inputs, cap, load_error, fields, overflow, stream)
+
+
+def phases_result(
+    raw: bytearray, trailer_raw: bytes | bytearray, sizes: list[tuple[int, int]], overflow: bool
+) -> list[ExecResult]:
+    """The results of a job of phases (``_codec.PHASE``), one a phase; ``sizes``: each phase's
+    number of inputs and output limit. A phase that ran in a fork ends as its PHASE_ENDED says;
+    the phase the runner was in when it ended (the last, or one it never left) as the trailer
+    says, with whatever the stream's end holds (garbled, cut, over the cap); a phase never
+    reached has no calls."""
+    fields = trailer(trailer_raw)
+    stream = read_records(raw, _codec.CALL_RECORDS, sum(cap for _, cap in sizes) + PHASE_RECORDS_ROOM)
+    if not stream.records or stream.records[0][0] != _codec.READY:
+        raise _not_ready(fields)
+    groups: list[list[tuple[int, int, float, memoryview]]] = [[]]  # the loading's records, then a phase's each
+    endings: dict[int, dict[str, Any]] = {}
+    for rec in stream.records[1:]:
+        kind, index = rec[0], rec[1]
+        if kind == _codec.PHASE and index == len(groups) - 1 < len(sizes):
+            groups.append([])
+        elif kind == _codec.PHASE_ENDED and index == len(groups) - 2 and index not in endings:
+            endings[index] = _phase_ending(rec[3])
+        else:
+            groups[-1].append(rec)
+    load_error = _load_error(groups[0])
+    last = len(groups) - 2  # the phase the stream ends in
+    results = []
+    for index, (n_inputs, cap) in enumerate(sizes):
+        records = groups[index + 1] if index + 1 < len(groups) else []
+        ending = endings.get(index, fields)
+        tail = stream if index == last and index not in endings else _NO_STREAM
+        results.append(_phase_result(records, n_inputs, cap, load_error, ending, overflow and tail is stream, tail))
+    return results
+
+
+_NO_STREAM = Stream([], False, None)
+
+
+# what a job of phases writes besides its phases' outputs and their record headers
+PHASE_RECORDS_ROOM = 1 << 16
+
+
+def _phase_ending(payload: memoryview) -> dict[str, Any]:
+    """A PHASE_ENDED record's fields; the candidate could have forged it: a bad one ends the phase as a signal."""
+    try:
+        fields: dict[str, Any] = json.loads(bytes(payload))
+        return {key: fields[key] for key in ("ended", "code", "signal", "wall", "cpu", "output")}
+    except (ValueError, KeyError, TypeError):
+        return {"ended": "signal", "code": None, "signal": signal.SIGKILL, "wall": 0.0, "cpu": 0.0, "output": ""}
+
+
+def _load_error(records: list[tuple[int, int, float, memoryview]]) -> str | None:
+    """None: the program loaded (LOADED); its traceback (LOAD_ERROR); "": the process ended first."""
+    for kind, _, _, payload in records:
+        if kind == _codec.LOADED:
+            return None
+        if kind == _codec.LOAD_ERROR:
+            return _text(payload)
+    return ""
+
+
+def _phase_result(
+    records: list[tuple[int, int, float, memoryview]],
+    n_inputs: int,
+    cap: int,
+    load_error: str | None,
+    fields: dict[str, Any],
+    overflow: bool,
+    stream: Stream,
+) -> ExecResult:
+    """The result of one job's calls, or one phase's: their records read; how the process ended
+    (``fields``, a trailer's); ``stream``: the stream these records end, if they do (garbled, cut)."""
     calls: dict[int, Call] = {}
-    load_error: str | None = ""  # no record at all: the process ended before loading finished
     descriptions = b""
-    complete = ready = False
-    for kind, index, cpu, payload in stream.records:
-        if kind == _codec.OK and ready:  # most records: checked first
+    complete = too_large = False
+    for kind, index, cpu, payload in records:
+        if kind == _codec.OK:  # most records: checked first
             if index < n_inputs and index not in calls:
                 calls[index] = Call(index, "ok", bytes(payload), "", cpu)  # unpickled only when needed
-        elif not ready:  # the runner's first record, written before the candidate starts
-            ready = kind == _codec.READY
-            if not ready:
-                break
-        elif kind == _codec.LOADED:
-            load_error = None
-        elif kind == _codec.LOAD_ERROR:
-            load_error = _text(payload)
         elif kind == _codec.DONE:
             complete = True
         elif kind == _codec.DESCRIPTIONS:
             descriptions = bytes(payload)
-        elif index < n_inputs and index not in calls:
+        elif kind == _codec.TOO_LARGE and index < n_inputs and index not in calls:
+            size = _codec.SIZE.unpack(payload)[0] if len(payload) == _codec.SIZE.size else 0
+            calls[index] = _too_large(index, cpu, size, cap)
+            too_large = True
+        elif kind in (_codec.ERROR, _codec.TIMEOUT) and index < n_inputs and index not in calls:
             calls[index] = _failed_call(kind, index, cpu, payload)
-    if not ready:
-        raise _not_ready(fields)
     cut = stream.cut
     if cut is not None and cut.kind == _codec.OK and cut.call < n_inputs and cut.call not in calls:
-        error = f"returned {size_text(cut.size)}, over the {size_text(cap)} output limit"
-        calls[cut.call] = Call(cut.call, "output_limit", error=error, cpu=cut.cpu)
+        calls[cut.call] = _too_large(cut.call, cut.cpu, cut.size, cap)
     return ExecResult(
         calls=[calls[i] for i in sorted(calls)],
         load_error=load_error,
         complete=complete and len(calls) == n_inputs,
         descriptions=descriptions,
-        **_ending(fields, overflow or cut is not None, stream.garbled),
+        **_ending(fields, overflow or too_large or cut is not None, stream.garbled),
     )
+
+
+def _too_large(index: int, cpu: float, size: int, cap: int) -> Call:
+    error = f"returned {size_text(size)}, over the {size_text(cap)} output limit"
+    return Call(index, "output_limit", error=error, cpu=cpu)
 
 
 def _failed_call(kind: int, index: int, cpu: float, payload: memoryview) -> Call:

@@ -254,7 +254,9 @@ class Sandbox(Protocol):
     def run(self, job: CallJob) -> ExecResult: ...
 
     def run_all(self, jobs: Sequence[CallJob]) -> list[ExecResult]:
-        """Run the jobs at once (a task's phases), each in a process of its own."""
+        """Run a task's phases: jobs of one program (the same code and limits but their calls'
+        and output limits) as one job that loads it once and runs each phase's calls from the
+        state loading left, each in a process of its own; jobs of different programs at once."""
         ...
 
     def run_tests(self, job: TestJob) -> SuiteResult: ...

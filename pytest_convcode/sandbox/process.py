@@ -108,8 +108,8 @@ class ProcessSandbox:
         return self.run_all([job])[0]
 
     def run_all(self, jobs: Sequence[CallJob]) -> list[ExecResult]:
-        forms = [wire.form(job) for job in jobs]
-        return [wire.result(job, f, raw) for job, f, raw in zip(jobs, forms, self.run_forms(forms), strict=True)]
+        forms = wire.call_forms(jobs)
+        return wire.call_results(jobs, forms, self.run_forms(forms))
 
     def run_tests(self, job: TestJob) -> SuiteResult:
         sent = wire.form(job)

@@ -54,8 +54,8 @@ class RestSandbox:
         return self.run_all([job])[0]
 
     def run_all(self, jobs: Sequence[CallJob]) -> list[ExecResult]:
-        forms = [wire.form(job) for job in jobs]
-        return [wire.result(job, f, raw) for job, f, raw in zip(jobs, forms, self._send(forms), strict=True)]
+        forms = wire.call_forms(jobs)
+        return wire.call_results(jobs, forms, self._send(forms))
 
     def run_tests(self, job: TestJob) -> SuiteResult:
         sent = wire.form(job)

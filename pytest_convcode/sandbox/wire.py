@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import pickle
 import secrets
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, overload
 
-from .answers import calls_result, command_result, suite_result
+from .answers import PHASE_RECORDS_ROOM, calls_result, command_result, phases_result, suite_result
 from .interface import CallJob, CommandJob, CommandResult, ExecResult, Limits, SuiteResult, TestJob
 
 COMMAND_RECORD_BYTES = 1 << 12  # a command job's runner writes two small records; its output comes in the trailer
@@ -51,6 +52,38 @@ def form(job: CallJob | TestJob | CommandJob) -> Form:
     if isinstance(job, TestJob):
         return Form(_test_header(job), b"", secrets.token_bytes(32), job.wall_budget, job.limits.max_output_bytes)
     return Form(_command_header(job), b"", b"", job.wall_budget, COMMAND_RECORD_BYTES)
+
+
+def call_forms(jobs: Sequence[CallJob]) -> list[Form]:
+    """A task's phases (jobs of one program under the same limits, apart from their calls' and
+    output limits) as one job of phases (``_worker/phases.py``); other jobs as a form each."""
+    first = jobs[0]
+    same = {(j.code, j.entry_point, j.guard, j.load_cpu, j.load_wall, _program_limits(j)) for j in jobs}
+    if len(jobs) == 1 or len(same) > 1:
+        return [form(job) for job in jobs]
+    header = {key: value for key, value in _call_header(first).items() if key not in PHASE_FIELDS}
+    header["phases"] = [{key: _call_header(job)[key] for key in PHASE_FIELDS} for job in jobs]
+    inputs = pickle.dumps([[list(args) for args in job.inputs] for job in jobs], protocol=5)
+    wall = sum(sum(job.wall_limits) + job.load_wall for job in jobs)
+    cap = sum(job.limits.max_output_bytes for job in jobs) + PHASE_RECORDS_ROOM
+    return [Form(header, inputs, b"", wall, cap)]
+
+
+def call_results(jobs: Sequence[CallJob], forms: Sequence[Form], raws: Sequence[Raw]) -> list[ExecResult]:
+    """The results of ``call_forms(jobs)``, a job each."""
+    if len(forms) == len(jobs):
+        return [result(job, sent, raw) for job, sent, raw in zip(jobs, forms, raws, strict=True)]
+    (raw,) = raws
+    sizes = [(len(job.inputs), job.limits.max_output_bytes) for job in jobs]
+    return phases_result(raw.records, raw.trailer, sizes, raw.overflow)
+
+
+# what a phase of a job of phases sets for itself; the rest is the job's
+PHASE_FIELDS = ("cpu_limits", "wall_limits", "cpu_budget", "stop_on_error", "describe", "max_output_bytes")
+
+
+def _program_limits(job: CallJob) -> Limits:
+    return replace(job.limits, max_output_bytes=0)
 
 
 @overload

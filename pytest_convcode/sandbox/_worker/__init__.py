@@ -13,8 +13,9 @@ point). Two roles:
   supervisor process per job doubled that.)
 - runner (``runner.py``): applies limits (rlimits, a fresh uid, Landlock, seccomp:
   ``isolation.py``), then executes the candidate and either the calls (a call job:
-  ``calls.py``) or the test methods of a unittest class (a test job, ``"mode": "tests"``:
-  ``unittests.py``), writing one record per call or test (``wire.py``).
+  ``calls.py``; a task's phases, each from the loaded candidate: ``phases.py``) or the test
+  methods of a unittest class (a test job, ``"mode": "tests"``: ``unittests.py``), writing
+  one record per call or test (``wire.py``).
 
 Killing the runner tears down its PID namespace, so nothing it started (even after
 ``os.setsid()``) survives the job.

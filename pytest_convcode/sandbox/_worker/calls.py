@@ -11,7 +11,7 @@ import traceback
 from types import FrameType
 from typing import Any, NoReturn
 
-from .wire import codec, record, write_header
+from .wire import codec, record
 
 TIMER_REPEAT = 0.05  # after a call's timer first fires, it fires again this often (CPU or wall seconds)
 
@@ -96,6 +96,13 @@ def on_timer(signum: int, frame: FrameType | None) -> None:
 
 def run_calls(job: dict[str, Any], results: int) -> NoReturn:
     """Load the candidate, then make the calls."""
+    fn = load(job, results)
+    call_all(job, pickle.loads(job["inputs"]), fn, results)
+    os._exit(0)
+
+
+def load(job: dict[str, Any], results: int) -> Any:
+    """Run the candidate's module and find its entry point (LOADED); if that fails, end here (LOAD_ERROR)."""
     namespace: dict[str, Any] = {}
     try:
         exec(compile(job["code"], job.get("filename", "<candidate>"), "exec"), namespace)
@@ -104,14 +111,19 @@ def run_calls(job: dict[str, Any], results: int) -> NoReturn:
         record(results, codec.LOAD_ERROR, payload=traceback.format_exc(limit=-8).encode())
         os._exit(0)
     record(results, codec.LOADED)
+    return fn
 
-    inputs = pickle.loads(job["inputs"])
-    room, head = job["max_output_bytes"], codec.RECORD.size  # room: what the outputs may still take
-    describe, descriptions = job.get("describe"), bytearray()
+
+def call_all(calls: dict[str, Any], inputs: list[Any], fn: Any, results: int) -> None:
+    """Call ``fn`` on each input, under the limits of ``calls`` (a call job, or a phase of one),
+    then write DONE. An output past the answer's limit is not sent: TOO_LARGE, and the process ends."""
+    room, head = calls["max_output_bytes"], codec.RECORD.size  # room: what the outputs may still take
+    describe, descriptions = calls.get("describe"), bytearray()
     call = _current
     call.results = results
     clock, wall_clock = time.process_time, time.monotonic
-    for i, (args, cpu_limit, wall_limit) in enumerate(zip(inputs, job["cpu_limits"], job["wall_limits"], strict=False)):
+    limits = zip(inputs, calls["cpu_limits"], calls["wall_limits"], strict=False)
+    for i, (args, cpu_limit, wall_limit) in enumerate(limits):
         start = clock()
         call.index, call.started, call.wall_started, call.fired = i, start, wall_clock(), 0
         try:
@@ -121,8 +133,8 @@ def run_calls(job: dict[str, Any], results: int) -> NoReturn:
             cpu = clock() - start
             payload = codec.dump_output(out)
             room -= head + len(payload)
-            if room < 0:  # not sent: its header tells the client how large it was; the later calls do not run
-                write_header(results, codec.OK, i, cpu, len(payload))
+            if room < 0:  # the later calls do not run
+                record(results, codec.TOO_LARGE, i, cpu, codec.SIZE.pack(len(payload)))
                 os._exit(0)
             record(results, codec.OK, i, cpu, payload)
             if describe:
@@ -130,14 +142,13 @@ def run_calls(job: dict[str, Any], results: int) -> NoReturn:
         except CallTimeout:
             call.disarm()
             record(results, codec.TIMEOUT, i, clock() - start)
-            if job["stop_on_error"]:
+            if calls["stop_on_error"]:
                 break
         except BaseException:  # SystemExit, KeyboardInterrupt and friends are a failed call
             call.disarm()
             record(results, codec.ERROR, i, clock() - start, traceback.format_exc(limit=-8).encode())
-            if job["stop_on_error"]:
+            if calls["stop_on_error"]:
                 break
     if describe:
         record(results, codec.DESCRIPTIONS, payload=bytes(descriptions))
     record(results, codec.DONE)
-    os._exit(0)

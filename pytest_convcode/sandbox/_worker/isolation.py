@@ -9,6 +9,7 @@ import fcntl
 import math
 import os
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 from . import libc
 from .landlock import Landlock, readable_roots
 from .seccomp import UnixSocketFilter
+from .wire import codec
 
 SIOCSIFFLAGS, IFF_UP = 0x8914, 1
 CAP_DAC_READ_SEARCH = 2
@@ -84,10 +86,17 @@ def _whole_job(job: dict[str, Any]) -> bool:
     return job.get("mode") in ("tests", "command")
 
 
-def _calls_cpu(job: dict[str, Any]) -> float:
-    total: float = sum(job["cpu_limits"])
-    budget: float | None = job["cpu_budget"]
+def _calls_cpu(calls: dict[str, Any]) -> float:
+    """The CPU seconds of a call job's calls, or of one of its phases'."""
+    total: float = sum(calls["cpu_limits"])
+    budget: float | None = calls["cpu_budget"]
     return total if budget is None else min(total, budget)
+
+
+def _calls_wall(calls: dict[str, Any]) -> float:
+    """Their wall-clock deadline keeps the per-call ratio of wall to CPU limits."""
+    ratio: float = sum(calls["wall_limits"]) / max(sum(calls["cpu_limits"]), 1e-9)
+    return ratio * _calls_cpu(calls)
 
 
 def cpu_budget(job: dict[str, Any]) -> int:
@@ -95,16 +104,29 @@ def cpu_budget(job: dict[str, Any]) -> int:
         budget: float = job["cpu_budget"]
         return max(math.ceil(budget), 1)
     load: float = job["load_cpu"]
-    return math.ceil(_calls_cpu(job) + load) + 1
+    return math.ceil(sum(map(_calls_cpu, job.get("phases") or [job])) + load) + 1
 
 
 def wall_budget(job: dict[str, Any]) -> float:
-    """The wall-clock deadline keeps the per-call ratio of wall to CPU limits."""
+    """A call job's, or each of its phases', with the loading's as slack (a phase's own, below)."""
     if _whole_job(job):
         return float(job["wall_budget"])
-    ratio: float = sum(job["wall_limits"]) / max(sum(job["cpu_limits"]), 1e-9)
     load: float = job["load_wall"]
-    return ratio * _calls_cpu(job) + load
+    return sum(_calls_wall(calls) + load for calls in job.get("phases") or [job])
+
+
+def phase_budgets(job: dict[str, Any], phase: dict[str, Any]) -> tuple[int, float]:
+    """The CPU and wall-clock seconds of a phase run in a fork (``phases.py``)."""
+    load: float = job["load_wall"]
+    return math.ceil(_calls_cpu(phase)) + 1, _calls_wall(phase) + load
+
+
+def ended_at_cpu_limit(status: int, cpu: float, budget: float) -> bool:
+    """Whether a process was ended by its CPU-time limit: SIGXCPU, or SIGKILL (the hard limit;
+    a PID 1 ignores the soft limit's SIGXCPU), once it had used a good share of its budget."""
+    limit_signals = (signal.SIGXCPU, signal.SIGKILL)
+    at_limit = cpu >= codec.CPU_LIMIT_SHARE * budget
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in limit_signals and at_limit
 
 
 # ---------------------------------------------------------------- the runner confines itself

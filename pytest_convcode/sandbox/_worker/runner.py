@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from . import commands, libc
 from .calls import on_timer, run_calls
 from .isolation import Isolation, command_mode, confine, private_view, tests_mode
+from .phases import run_phases
 from .unittests import run_tests
 from .wire import codec, record
 
@@ -47,4 +48,6 @@ def run_job(job: dict[str, Any], results: int, key: bytes, workdir: str, isolati
     if tests_mode(job):
         run_tests(job, results, key)  # writes READY itself, signed, before the candidate runs
     record(results, codec.READY)  # from here on, whatever happens is the candidate's doing
+    if job.get("phases"):
+        run_phases(job, results)
     run_calls(job, results)

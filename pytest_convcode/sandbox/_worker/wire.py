@@ -27,7 +27,6 @@ __all__ = [
     "recv_job",
     "signed_writer",
     "write_all",
-    "write_header",
     "write_trailer",
 ]
 
@@ -53,12 +52,6 @@ def record(fd: int, kind: int, index: int = 0, cpu: float = 0.0, payload: bytes 
     else:  # not copied into one more buffer (outputs reach 150 MB)
         write_all(fd, header)
         write_all(fd, payload)
-
-
-def write_header(fd: int, kind: int, index: int, cpu: float, size: int) -> None:
-    """A record's header alone, its payload left out: the last thing the runner writes, so that
-    the client learns the size of an output too large to send."""
-    write_all(fd, codec.RECORD.pack(kind, index, cpu, size))
 
 
 def signed_writer(fd: int, key: bytes) -> Writer:

@@ -17,10 +17,10 @@ from typing import Any
 
 from . import libc
 from .commands import tree_cpu
-from .isolation import Isolation, command_mode, cpu_budget, tests_mode, wall_budget
+from .isolation import Isolation, command_mode, cpu_budget, ended_at_cpu_limit, tests_mode, wall_budget
 from .runner import UID_BASE, run_job
 from .unittests import prepare
-from .wire import codec, recv_job, write_trailer
+from .wire import recv_job, write_trailer
 
 OUTPUT_TAIL = 8192  # a call or test job's stdout and stderr, together
 FINAL_READS = 16  # of the output a runner left in its pipe (a pipe holds 64 KB: one or two reads)
@@ -226,7 +226,7 @@ class Zygote:
         cpu = max(usage.ru_utime + usage.ru_stime, job.tree_cpu)
         if job.stopped:
             ended = job.stopped
-        elif _stopped_by_cpu_limit(job.job, status, cpu):
+        elif ended_at_cpu_limit(status, cpu, cpu_budget(job.job)):
             ended = "cpu_limit"
         else:
             ended = "signal" if os.WIFSIGNALED(status) else "exit"
@@ -280,13 +280,6 @@ def _remove_if_empty(workdir: str) -> bool:
             os.chown(workdir, 0, 0)
             os.chmod(workdir, 0o700)
         return True
-
-
-def _stopped_by_cpu_limit(job: dict[str, Any], status: int, cpu: float) -> bool:
-    """As PID 1 a test runner ignores the soft limit's SIGXCPU: the hard limit's SIGKILL ends it."""
-    limit_signals = (signal.SIGXCPU, signal.SIGKILL)
-    at_limit = cpu >= codec.CPU_LIMIT_SHARE * cpu_budget(job)
-    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in limit_signals and at_limit
 
 
 def _kill_group(pid: int) -> None:

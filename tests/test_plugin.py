@@ -212,3 +212,29 @@ def test_a_killed_run_keeps_every_finished_item(suite: pytest.Pytester) -> None:
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert [r["task_id"] for r in records] == ["HumanEval/0", "HumanEval/2", "HumanEval/4"]
     assert all(r["outcome"] == "passed" for r in records)
+
+
+def test_under_xdist_every_item_runs_once_and_a_crashed_workers_items_are_run_again(
+    pytester: pytest.Pytester,
+) -> None:
+    """The plugin's scheduler (``scheduling.py``) drops finished units from its bookkeeping: the
+    items a worker had not finished when it died still run, on the other or on its replacement."""
+    pytester.makepyfile(
+        test_plain=f"""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("i", range(40))
+        def test_item(i):
+            here = {str(pytester.path)!r}
+            open(os.path.join(here, f"ran-{{i}}-{{os.getpid()}}"), "w").close()
+            if i == 25 and not os.path.exists(os.path.join(here, "crashed")):
+                open(os.path.join(here, "crashed"), "w").close()
+                os._exit(1)
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly", "--max-worker-restart", "1")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 40 and outcomes["failed"] == 1, outcomes  # the crash, and 25 run again
+    ran = sorted(int(p.name.split("-")[1]) for p in pytester.path.glob("ran-*"))
+    assert ran == sorted([*range(40), 25])  # each once, and the item that crashed its worker twice

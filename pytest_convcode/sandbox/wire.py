@@ -57,12 +57,12 @@ def form(job: CallJob | TestJob | CommandJob) -> Form:
 def call_forms(jobs: Sequence[CallJob]) -> list[Form]:
     """A task's phases (jobs of one program under the same limits, apart from their calls' and
     output limits) as one job of phases (``_worker/phases.py``); other jobs as a form each."""
-    first = jobs[0]
     same = {(j.code, j.entry_point, j.guard, j.load_cpu, j.load_wall, _program_limits(j)) for j in jobs}
     if len(jobs) == 1 or len(same) > 1:
         return [form(job) for job in jobs]
-    header = {key: value for key, value in _call_header(first).items() if key not in PHASE_FIELDS}
-    header["phases"] = [{key: _call_header(job)[key] for key in PHASE_FIELDS} for job in jobs]
+    headers = [_call_header(job) for job in jobs]
+    header = {key: value for key, value in headers[0].items() if key not in PHASE_FIELDS}
+    header["phases"] = [{key: phase[key] for key in PHASE_FIELDS} for phase in headers]
     inputs = pickle.dumps([[list(args) for args in job.inputs] for job in jobs], protocol=5)
     wall = sum(sum(job.wall_limits) + job.load_wall for job in jobs)
     cap = sum(job.limits.max_output_bytes for job in jobs) + PHASE_RECORDS_ROOM

@@ -148,3 +148,13 @@ def test_jobs_of_different_programs_run_as_jobs_of_their_own(sandbox: ProcessSan
     tens = COUNTER.replace("len(calls)", "10 * len(calls)")
     one, other = sandbox.run_all([phase(COUNTER, [(1,), (2,)]), phase(tens, [(3,)])])
     assert [c.value for c in one.calls] == [1, 2] and [c.value for c in other.calls] == [10]
+
+
+def test_a_huge_error_in_one_phase_leaves_the_next_its_records(sandbox: ProcessSandbox) -> None:
+    """A traceback is cut to its end: the outputs' limit does not count it, and a job of phases
+    has a fixed room for whatever is not an output."""
+    code = "def f(x):\n    if x == 'raise':\n        raise ValueError('x' * 50_000_000 + ' the end')\n    return x\n"
+    small = Limits(max_output_bytes=1 * MiB)
+    base, plus = sandbox.run_all([phase(code, [("raise",)], limits=small), phase(code, [("a",), ("b",)], limits=small)])
+    assert statuses(base) == ["error"] and base.calls[0].error.endswith("the end\n"), base.calls[0].error[-100:]
+    assert [c.value for c in plus.calls] == ["a", "b"] and plus.complete

@@ -14,6 +14,9 @@ from typing import Any, NoReturn
 from .wire import codec, record
 
 TIMER_REPEAT = 0.05  # after a call's timer first fires, it fires again this often (CPU or wall seconds)
+# what a traceback may take of the answer (its end: what was raised): the outputs' limit does not
+# count it, and a job of phases keeps a fixed room for all but outputs (``answers.PHASE_RECORDS_ROOM``)
+TRACEBACK_BYTES = 8 << 10
 
 
 class CallTimeout(BaseException):
@@ -108,7 +111,7 @@ def load(job: dict[str, Any], results: int) -> Any:
         exec(compile(job["code"], job.get("filename", "<candidate>"), "exec"), namespace)
         fn: Any = namespace[job["entry_point"]] if job.get("entry_point") else None  # whatever the candidate made it
     except BaseException:
-        record(results, codec.LOAD_ERROR, payload=traceback.format_exc(limit=-8).encode())
+        record(results, codec.LOAD_ERROR, payload=_traceback())
         os._exit(0)
     record(results, codec.LOADED)
     return fn
@@ -146,9 +149,13 @@ def call_all(calls: dict[str, Any], inputs: list[Any], fn: Any, results: int) ->
                 break
         except BaseException:  # SystemExit, KeyboardInterrupt and friends are a failed call
             call.disarm()
-            record(results, codec.ERROR, i, clock() - start, traceback.format_exc(limit=-8).encode())
+            record(results, codec.ERROR, i, clock() - start, _traceback())
             if calls["stop_on_error"]:
                 break
     if describe:
         record(results, codec.DESCRIPTIONS, payload=bytes(descriptions))
     record(results, codec.DONE)
+
+
+def _traceback() -> bytes:
+    return traceback.format_exc(limit=-8).encode()[-TRACEBACK_BYTES:]

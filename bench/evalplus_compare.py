@@ -576,10 +576,12 @@ def report(bench: Bench, scores: dict[str, tuple[float, float]], summary_scores:
         cells = [fmt(tool.runs[k], a) for a in ("results_at", "cpu") for k in ("cold", "warm")]
         rows.append([tool.name, *cells, f"{100 * b:.1f}%", f"{100 * p:.1f}%"])
     rows.append(["floor", "", f"{floor_cpu / workers:.2f}", "", f"{floor_cpu:.2f}", "", ""])
-    rows.append(["EvalPlus / ours"] + [ratio(ep, ours, k, a) for a in ("results_at", "cpu") for k in ("cold", "warm")])
+    rows.append(
+        ["EvalPlus / ours", *(ratio(ep, ours, k, a) for a in ("results_at", "cpu") for k in ("cold", "warm")), "", ""]
+    )
     over_floor = [_over(median(ours.runs[k], a), floor_cpu / (workers if a == "results_at" else 1))
                   for a in ("results_at", "cpu") for k in ("cold", "warm")]  # fmt: skip
-    rows.append(["ours / floor", *over_floor])
+    rows.append(["ours / floor", *over_floor, "", ""])
     print_table(rows, indent="  ")
     print("\nprocess start to exit (EvalPlus's process lingers after writing its results, until its")
     print("20-second stall-watch thread wakes up; ours exits once its reports are written):")

@@ -18,6 +18,7 @@ import hmac
 import io
 import math
 import pickle
+import signal
 import struct
 import sys
 from itertools import repeat
@@ -67,6 +68,15 @@ COMMAND_RECORDS = frozenset({READY, EXITED})
 # time; on a busy VM the ticks run 10 % and more ahead. So a SIGXCPU or SIGKILL after this share
 # of the budget is the limit's (no one else can SIGKILL a runner that is PID 1 of its namespace).
 CPU_LIMIT_SHARE = 0.5
+
+
+def killed_by_cpu_limit(signal_number: int, cpu: float, budget: float) -> bool:
+    """Whether a process that died of ``signal_number`` (or whose shell exited 128 + it) was ended
+    by its CPU-time limit: SIGXCPU, or SIGKILL (the hard limit; a PID 1 ignores the soft limit's
+    SIGXCPU), once it had used a good share of its budget."""
+    return signal_number in (signal.SIGXCPU, signal.SIGKILL) and cpu >= CPU_LIMIT_SHARE * budget
+
+
 TEST_STATUSES: tuple[Literal["passed", "failed", "error", "skipped"], ...] = ("passed", "failed", "error", "skipped")
 
 # A test job's records are signed: each is followed by MAC_SIZE bytes of HMAC-SHA256, under the

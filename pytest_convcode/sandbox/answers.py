@@ -110,10 +110,7 @@ def size_text(n: int) -> str:
 def calls_result(raw: bytearray, trailer_raw: bytes | bytearray, n_inputs: int, cap: int, overflow: bool) -> ExecResult:
     """A call job's result. An output that would take the answer past ``cap`` is an
     "output_limit" call (its size from the record's header), and the last."""
-    fields = trailer(trailer_raw)
-    stream = read_records(raw, _codec.CALL_RECORDS, cap)
-    if not stream.records or stream.records[0][0] != _codec.READY:  # written before the candidate starts
-        raise _not_ready(fields)
+    fields, stream = _call_stream(raw, trailer_raw, cap)
     records = stream.records[1:]
     load_error = _load_error(records)
     return _phase_result(records, n_inputs, cap, load_error, fields, overflow, stream)
@@ -127,10 +124,7 @@ def phases_result(
     the phase the runner was in when it ended (the last, or one it never left) as the trailer
     says, with whatever the stream's end holds (garbled, cut, over the cap); a phase never
     reached has no calls."""
-    fields = trailer(trailer_raw)
-    stream = read_records(raw, _codec.CALL_RECORDS, sum(cap for _, cap in sizes) + PHASE_RECORDS_ROOM)
-    if not stream.records or stream.records[0][0] != _codec.READY:
-        raise _not_ready(fields)
+    fields, stream = _call_stream(raw, trailer_raw, sum(cap for _, cap in sizes) + PHASE_RECORDS_ROOM)
     groups: list[list[tuple[int, int, float, memoryview]]] = [[]]  # the loading's records, then a phase's each
     endings: dict[int, dict[str, Any]] = {}
     for rec in stream.records[1:]:
@@ -153,6 +147,16 @@ def phases_result(
 
 
 _NO_STREAM = Stream([], False, None)
+
+
+def _call_stream(raw: bytearray, trailer_raw: bytes | bytearray, cap: int) -> tuple[dict[str, Any], Stream]:
+    """The trailer and the records of a call job, which the runner starts with READY before the
+    candidate runs: without it, the job was never set up."""
+    fields = trailer(trailer_raw)
+    stream = read_records(raw, _codec.CALL_RECORDS, cap)
+    if not stream.records or stream.records[0][0] != _codec.READY:
+        raise _not_ready(fields)
+    return fields, stream
 
 
 # what a job of phases writes besides its phases' outputs and their record headers
@@ -383,11 +387,10 @@ def _command_ending(status: int, cpu: float, budget: float) -> dict[str, Any]:
     """The ``Ending`` fields of a command's wait status. Killed by its CPU-time rlimit (SIGXCPU, then
     SIGKILL), it ends at the CPU limit; ``cpu`` is its whole tree's, which the runner reaped. So
     does a shell whose child the limit killed: it exits with 128 + the signal instead."""
-    at_limit = cpu >= _codec.CPU_LIMIT_SHARE * budget
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
-        at_limit = at_limit and code - 128 in (signal.SIGXCPU, signal.SIGKILL)
+        at_limit = _codec.killed_by_cpu_limit(code - 128, cpu, budget)
         return {"ended": "cpu_limit" if at_limit else "exit", "exit_code": code, "signal": None}
     number = os.WTERMSIG(status)
-    at_limit = at_limit and number in (signal.SIGXCPU, signal.SIGKILL)
+    at_limit = _codec.killed_by_cpu_limit(number, cpu, budget)
     return {"ended": "cpu_limit" if at_limit else "signal", "exit_code": None, "signal": number}

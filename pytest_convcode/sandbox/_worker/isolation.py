@@ -9,7 +9,6 @@ import fcntl
 import math
 import os
 import resource
-import signal
 import socket
 import struct
 import sys
@@ -121,12 +120,21 @@ def phase_budgets(job: dict[str, Any], phase: dict[str, Any]) -> tuple[int, floa
     return math.ceil(_calls_cpu(phase)) + 1, _calls_wall(phase) + load
 
 
-def ended_at_cpu_limit(status: int, cpu: float, budget: float) -> bool:
-    """Whether a process was ended by its CPU-time limit: SIGXCPU, or SIGKILL (the hard limit;
-    a PID 1 ignores the soft limit's SIGXCPU), once it had used a good share of its budget."""
-    limit_signals = (signal.SIGXCPU, signal.SIGKILL)
-    at_limit = cpu >= codec.CPU_LIMIT_SHARE * budget
-    return os.WIFSIGNALED(status) and os.WTERMSIG(status) in limit_signals and at_limit
+def how_it_ended(status: int, stopped: str, cpu: float, budget: float) -> dict[str, Any]:
+    """A process's wait status as a trailer's fields (``ended``, ``code``, ``signal``): ``stopped``
+    by its supervisor ("wall_timeout", "cpu_limit"), else by its CPU-time limit, a signal, or exit."""
+    signalled = os.WIFSIGNALED(status)
+    if stopped:
+        ended = stopped
+    elif signalled and codec.killed_by_cpu_limit(os.WTERMSIG(status), cpu, budget):
+        ended = "cpu_limit"
+    else:
+        ended = "signal" if signalled else "exit"
+    return {
+        "ended": ended,
+        "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if signalled else None,
+    }
 
 
 # ---------------------------------------------------------------- the runner confines itself

@@ -19,7 +19,7 @@ import time
 from typing import Any, NoReturn
 
 from .calls import call_all, load
-from .isolation import ended_at_cpu_limit, phase_budgets
+from .isolation import how_it_ended, phase_budgets
 from .wire import codec, record
 
 # Bound before any job: the evalplus guard sets ``os.fork`` and ``os.kill`` to None in the runner.
@@ -66,16 +66,8 @@ def _in_fork(
         os.close(pidfd)
     _, status = os.waitpid(pid, 0)
     cpu = _children_cpu() - before
-    if stopped:
-        ended = stopped
-    elif ended_at_cpu_limit(status, cpu, cpu_limit):
-        ended = "cpu_limit"
-    else:
-        ended = "signal" if os.WIFSIGNALED(status) else "exit"
     return {
-        "ended": ended,
-        "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        **how_it_ended(status, stopped, cpu, cpu_limit),
         "wall": round(time.monotonic() - started, 4),
         "cpu": round(cpu, 4),
         "output": "",  # the job's output tail is the runner's, in its trailer

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import libc
 from .commands import tree_cpu
-from .isolation import Isolation, command_mode, cpu_budget, ended_at_cpu_limit, tests_mode, wall_budget
+from .isolation import Isolation, command_mode, cpu_budget, how_it_ended, tests_mode, wall_budget
 from .runner import UID_BASE, run_job
 from .unittests import prepare
 from .wire import recv_job, write_trailer
@@ -224,16 +224,8 @@ class Zygote:
         leftovers = _remove_if_empty(job.workdir)
         _, status, usage = os.wait4(job.pid, 0)  # only now may its pid, and so its uid, be reused
         cpu = max(usage.ru_utime + usage.ru_stime, job.tree_cpu)
-        if job.stopped:
-            ended = job.stopped
-        elif ended_at_cpu_limit(status, cpu, cpu_budget(job.job)):
-            ended = "cpu_limit"
-        else:
-            ended = "signal" if os.WIFSIGNALED(status) else "exit"
         fields = {
-            "ended": ended,
-            "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            **how_it_ended(status, job.stopped, cpu, cpu_budget(job.job)),
             "wall": round(time.monotonic() - job.started, 4),
             "cpu": round(cpu, 4),
             "max_rss_kb": usage.ru_maxrss,

@@ -12,7 +12,13 @@ return, an exception, an off-by-one constant, a syntax error, a few infinite loo
 failing verdicts are compared too. Each file is scored, one tool after the other on this machine,
 by BigCodeBench's `evaluate --execution local --no_gt` and by our pytest suite with the same
 interpreter for the candidates (--sandbox-python), the same split and calibration, and the same
-number of workers. Our side starts cold: a fresh rootdir, so no ground-truth cache.
+number of workers, each run from a fresh folder.
+
+BigCodeBench with --no_gt never runs a reference solution, so it cannot tell a task this machine
+cannot run from a wrong program. We can: a run reads the verdicts of the environment check
+(`python -m pytest_convcode.env bigcodebench --existing PYTHON`, once per machine, as BigCodeBench
+keeps its ground truth), which runs first here, timed on its own line. With --cold there is no
+check: our runs run the reference of each task a program fails, as a run on a new machine does.
 
 Exit status: 0 the statuses agree, 1 they differ, 2 no BigCodeBench interpreter, 3 a run failed.
 """
@@ -57,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bcb-python", default=DEFAULT_BCB_PYTHON, help=f"interpreter with bigcodebench=={BCB_VERSION}")
     p.add_argument("--timeout", type=float, default=7200, help="seconds one tool run may take (default: 7200)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (kept anyway on a difference)")
+    p.add_argument("--cold", action="store_true", help="no environment check first: our runs run references")
     return p.parse_args(argv)
 
 
@@ -206,9 +213,39 @@ def run_bcb(args: argparse.Namespace, path: Path, ids: list[str] | None) -> tupl
     return wall, cpu, {task_id: runs[0]["status"] for task_id, runs in data["eval"].items()}
 
 
+CHECK = """import io, sys
+from dataclasses import replace
+from pytest_convcode.datasets import bigcodebench
+from pytest_convcode.env import references
+from pytest_convcode.env.build import StatusLine
+full = bigcodebench.load(None, None)
+python, workers, ids = sys.argv[1], int(sys.argv[2]), sys.argv[3:] or list(full.tasks)
+dataset = replace(full, tasks={i: full.tasks[i] for i in ids})
+_, failures = references.check_all(dataset, python, bigcodebench.LEADERBOARD_BUDGET, workers, StatusLine(io.StringIO()))
+print(len(failures), "fail:", *sorted(failures))
+"""
+
+
+def check_references(args: argparse.Namespace, tmp: Path, ids: list[str] | None) -> tuple[float, float]:
+    """Our environment check of the BigCodeBench interpreter, of the chosen tasks only (what
+    `python -m pytest_convcode.env bigcodebench --existing` does for all), into CONVCODE_CACHE."""
+    cmd = [sys.executable, "-c", CHECK, args.bcb_python, str(args.workers), *(ids or [])]
+    log = tmp / "references.log"
+    rc, wall, cpu = timed(cmd, ROOT, log, our_env(tmp), args.timeout)
+    if rc != 0:
+        fail("our environment check", cmd, rc, log)
+    print(f"  our environment check: {wall:.1f} s wall, ~{cpu:.1f} CPU s; {log.read_text().strip()[:300]}")
+    return wall, cpu
+
+
+def our_env(tmp: Path) -> dict[str, str]:
+    """Our runs' machine cache: the bench's own, where the environment check keeps its verdicts."""
+    return {**os.environ, "CONVCODE_CACHE": str(tmp / "cache")}
+
+
 def run_ours(args: argparse.Namespace, path: Path, ids: list[str] | None) -> tuple[float, float, dict[str, str]]:
-    """Our suite from a fresh folder (its own rootdir and .pytest_cache: no ground truth cached),
-    the candidates run by the BigCodeBench interpreter, calibrated as BigCodeBench calibrates."""
+    """Our suite from a fresh folder (its own rootdir and .pytest_cache), the candidates run by
+    the BigCodeBench interpreter, calibrated as BigCodeBench calibrates."""
     work = path.parent / f"ours-{path.stem.split('--')[0]}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -219,7 +256,7 @@ def run_ours(args: argparse.Namespace, path: Path, ids: list[str] | None) -> tup
         (work / "tasks.txt").write_text("\n".join(ids) + "\n")
         cmd += ["--tasks", "tasks.txt"]
     log = path.with_suffix(".ours.log")
-    rc, wall, cpu = timed(cmd, work, log, None, args.timeout)
+    rc, wall, cpu = timed(cmd, work, log, our_env(path.parent), args.timeout)
     run = work / "reports" / "cmp"
     if rc not in (0, 1) or not (run / "results.jsonl").is_file():  # 1: some samples failed
         fail("ours", cmd, rc, log)
@@ -298,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bigcodebench-compare-"))  # no ".jsonl" in it: BigCodeBench replaces that
     print(f"{len(tasks)} tasks ({args.subset}, seed {args.seed}), {args.workers} workers; folder {tmp}")
     print(f"candidates run by {args.bcb_python}; load average now {os.getloadavg()[0]:.2f}")
+    if not args.cold:
+        check_references(args, tmp, ids)
     differ = 0
     for i, (name, chosen) in enumerate(samples(tasks, args).items()):
         path = tmp / f"{name}--bigcodebench-{SPLIT}--bench-0-1-sanitized-calibrated.jsonl"

@@ -21,6 +21,7 @@ from .conversation import Tester
 from .datasets import LoadedDataset, entry
 from .datasets.bigcodebench import PRELOAD as BIGCODEBENCH_PRELOAD
 from .datasets.options import DataOptions
+from .env import references
 from .errors import UsageError
 from .generation import GenerationCache, GenerationOptions, Generator
 from .judge import DifferentialJudge, ground_truth_dir
@@ -187,10 +188,18 @@ class Services:
             if isinstance(dataset, UnitDataset):
                 prompt = cast(PromptKind, self.data.prompt or "instruct")
                 budgets = {"cpu_budget": budget, "wall_budget": budget} if budget else {}
-                self._testers[key] = UnitTester(self.library_sandbox, self.ground_truth_dir(dataset), prompt, **budgets)
+                self._testers[key] = UnitTester(
+                    self.library_sandbox, self.ground_truth_dir(dataset), prompt, known=self._known(dataset), **budgets
+                )
             else:
                 self._testers[key] = CallTester(self.judge(suite))
         return self._testers[key]
+
+    def _known(self, dataset: UnitDataset) -> Path | None:
+        """The environment check's reference verdicts, for the process backend's interpreter (a
+        container's or a service's environment is another)."""
+        where = references.machine_dir(dataset, self.sandboxes.sandbox_python)
+        return where if self.sandboxes.sandbox == "process" and where.is_dir() else None
 
     def dataset_info(self) -> dict[str, dict[str, str]]:
         """The data sets this process loaded, by suite: what summary.json says was scored."""

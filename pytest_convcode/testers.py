@@ -6,8 +6,6 @@ are judged by the differential judge, their "base" tests being the public ones.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -17,6 +15,8 @@ from typing import Literal, get_args
 from . import env
 from .conversation import Evaluation
 from .datasets.bigcodebench import CPU_BUDGET, WALL_BUDGET, imported_modules, job_for
+from .env import references
+from .env.references import Reference, explain
 from .errors import UsageError
 from .feedback import Outcome, public_tests
 from .feedback.execution import Rule
@@ -28,16 +28,6 @@ PromptKind = Literal["instruct", "complete"]
 COMPLETE = "Complete the following Python code so that it does what its docstring says.\n\n```python\n{prompt}\n```"
 CALLS = "Complete the following Python function so that it passes its tests.\n\n```python\n{prompt}\n```"
 _MISSING = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
-EXPLANATION_LINES = 12  # of the first failure's traceback, in an item's failure message
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The task's reference solution on this machine: why it fails its tests ("" when it
-    passes them), and the tests it skips (a test it skips is left out for every program)."""
-
-    failure: str
-    skipped: frozenset[str]
 
 
 @dataclass
@@ -45,10 +35,11 @@ class UnitTester:
     """BigCodeBench: the instruct prompt (or the complete one) and the task's unittest class.
 
     A failure is the program's only if the task can pass here at all: when a program fails, the
-    reference solution is run too (once per task, the result kept in ``cache_dir``), and if it
-    fails as well the task cannot be judged on this machine (it needs the network, data files a
-    library downloads, ...): an environment error, not the model's failure. A test the program
-    skipped fails, unless the reference skips it here too: then it is left out.
+    reference solution's verdict is read (from ``known``, the environment check's, or from
+    ``cache_dir``) or run once and kept in ``cache_dir``; if it fails as well the task cannot be
+    judged on this machine (it needs the network, data files a library downloads, ...): an
+    environment error, not the model's failure. A test the program skipped fails, unless the
+    reference skips it here too: then it is left out.
     """
 
     sandbox: Sandbox
@@ -56,6 +47,7 @@ class UnitTester:
     prompt: PromptKind = "instruct"
     cpu_budget: float = CPU_BUDGET  # per task, the reference's run too
     wall_budget: float = WALL_BUDGET
+    known: Path | None = None  # the environment check's verdicts (``env/references.py``)
     _references: dict[str, Reference] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -87,32 +79,26 @@ class UnitTester:
             outcomes=outcomes,
             run_error=result.load_error or "",
             environment_error=environment_error,
-            explanation=_explain(result),
+            explanation=explain(result),
         )
 
     def reference(self, problem: UnitTask) -> Reference:
-        """How the reference solution does on this machine (run once per task, then cached)."""
-        # not the ``.reference`` files of earlier versions: they held the failure alone; a budget
-        # other than ConvCodeWorld's is in the name (what fails in 121 s may pass in 241 s)
-        budget = "" if self.wall_budget == WALL_BUDGET else f"-{self.wall_budget:g}s"
-        path = self.cache_dir / f"{problem.task_id.replace('/', '_')}.reference{budget}.json"
+        """How the reference solution does on this machine (run once per task, then kept)."""
         with self._lock:
             if problem.task_id in self._references:
                 return self._references[problem.task_id]
-        if path.exists():
-            cached = json.loads(path.read_text())
-        else:
-            result = self.sandbox.run_tests(self._job(problem, problem.reference_program))
-            skipped = [o.name for o in result.outcomes if o.status == "skipped"]
-            result = replace(result, outcomes=[o for o in result.outcomes if o.status != "skipped"])
-            cached = {"failure": _explain(result), "skipped": skipped}
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cached))
-            os.replace(tmp, path)  # xdist workers may race: either write is right
-        why = cached["failure"]
-        if why:
-            why = f"{problem.task_id} cannot be judged here: its reference solution fails too; " + why
-        reference = Reference(why, frozenset(cached["skipped"]))
+        path = self.cache_dir / references.file_name(problem.task_id, self.wall_budget)
+        found = references.read(path)
+        if found is None and self.known is not None:
+            found = references.read(self.known / path.name)
+        if found is None:
+            found = references.run(self.sandbox, problem, self.cpu_budget, self.wall_budget)
+            references.write(path, found)
+        why = (
+            found.failure
+            and f"{problem.task_id} cannot be judged here: its reference solution fails too; {found.failure}"
+        )
+        reference = Reference(why, found.skipped)
         with self._lock:
             self._references[problem.task_id] = reference
         return reference
@@ -145,24 +131,6 @@ def _missing_library(task: UnitTask, result: SuiteResult) -> str:
                     f"make BigCodeBench's environment with `{env.MAKE_COMMAND}` and pass --sandbox-python auto"
                 )
     return ""
-
-
-def _explain(result: SuiteResult) -> str:
-    if result.passed:
-        return ""
-    if result.load_error is not None:
-        return "the program did not load:\n" + _tail(result.load_error)
-    failures = result.failures
-    if not failures:
-        return f"the tests did not finish: {result.how_it_ended}"
-    first = failures[0]
-    return f"{len(failures)} of {len(result.outcomes)} tests did not pass; first, {first.name} ({first.status}):\n" + (
-        _tail(first.detail)
-    )
-
-
-def _tail(text: str) -> str:
-    return "\n".join(text.rstrip().splitlines()[-EXPLANATION_LINES:])
 
 
 @dataclass

@@ -3,18 +3,24 @@ virtual environment, ``--sandbox-python auto`` finds it, and a run without it sa
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pytest_convcode import env
+from pytest_convcode.datasets import bigcodebench
+from pytest_convcode.datasets.bigcodebench import LEADERBOARD_BUDGET
+from pytest_convcode.env import references
 from pytest_convcode.env.__main__ import summary
+from pytest_convcode.env.build import StatusLine
 from pytest_convcode.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +89,30 @@ def test_the_summary_lists_what_is_missing_with_its_tasks_and_the_option() -> No
     assert "run with: --sandbox-python /e/bin/python   (or --sandbox-python auto" in text
 
 
+def test_the_reference_verdicts_of_the_environment_check_spare_a_run_its_reference_runs(
+    suite: pytest.Pytester, cache: Path
+) -> None:
+    """The check keeps each task's verdict in the machine's cache; a run of that interpreter reads
+    it where a program fails, and runs no reference: seeded to fail, task 24 becomes an error."""
+    full = bigcodebench.load(None, None)
+    dataset = replace(full, tasks={t: full.tasks[t] for t in ("BigCodeBench/24", "BigCodeBench/176")})
+    where, failures = references.check_all(dataset, sys.executable, LEADERBOARD_BUDGET, 2, StatusLine(io.StringIO()))
+    assert list(failures) == ["BigCodeBench/176"]  # it looks host names up: the sandbox has no network
+    assert where == references.machine_dir(full, sys.executable)
+    verdict = where / "BigCodeBench_24.reference-241s.json"
+    assert references.read(verdict) == references.Reference("", frozenset())
+    references.write(verdict, references.Reference("seeded: the check found it failing", frozenset()))
+
+    wrong = {"task_id": "BigCodeBench/24", "solution": "def task_func(password, SALT_LENGTH=32):\n    return None\n"}
+    (suite.path / "samples.jsonl").write_text(json.dumps(wrong) + "\n")
+    result = suite.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--model", "replay:samples.jsonl", "--tasks", "BigCodeBench/24"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*BigCodeBench/24 cannot be judged here*seeded: the check found it failing*"])
+    assert not list((suite.path / ".convcode-cache").rglob("*.reference*.json"))  # no reference ran
+
+
 def test_an_environment_under_tmp_is_refused_since_jobs_cannot_see_it(tmp_path: Path) -> None:
     made = subprocess.run(
         [sys.executable, "-m", "pytest_convcode.env", "bigcodebench", f"--path={tmp_path / 'env'}"],
@@ -107,7 +137,7 @@ def test_a_small_environment_is_made_checked_found_by_auto_and_runs_its_tasks(
     the one that needs matplotlib is an environment error that names the command."""
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("xmltodict==0.13.0  # BigCodeBench/490, 498\npytz==2023.3.post1\n")
-    command = [sys.executable, "-m", "pytest_convcode.env", "bigcodebench", f"--path={place}"]
+    command = [sys.executable, "-m", "pytest_convcode.env", "bigcodebench", f"--path={place}", "--no-references"]
     made = subprocess.run(
         [*command, f"--requirements={requirements}"],
         capture_output=True,

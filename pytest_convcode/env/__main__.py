@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import os
 import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+from ..datasets import bigcodebench
+from ..datasets.bigcodebench import LEADERBOARD_BUDGET
 from ..errors import UsageError
 from ..repos.environment import RepoEnvironment, default_path, runner_of, save
 from ..repos.runner import TestRun, run_direct
 from ..repos.source import fetch
-from . import AUTO, ENVIRONMENTS, HIDDEN, Made, hidden_from_jobs, record_file, toolchains
+from . import AUTO, ENVIRONMENTS, HIDDEN, Environment, Made, hidden_from_jobs, record_file, references, toolchains
 from . import default_path as env_path
 from . import save as save_made
-from .build import BuildError, StatusLine, default_base_python, install, make, make_venv
+from .build import BuildError, StatusLine, check, default_base_python, install, make, make_venv
 
 SHOWN_TASKS = 6
 REPO = "repo"
@@ -69,6 +74,20 @@ def main(argv: list[str] | None = None) -> int:
         "(default: Django's utils_tests.test_text; another repository's whole suite)",
     )
     parser.add_argument("--language", help="multipl-e: languages, comma-separated, or all (default: the kit's 7)")
+    parser.add_argument(
+        "--existing",
+        metavar="PYTHON",
+        help="bigcodebench: check an interpreter made elsewhere (its imports and the reference solutions) "
+        "instead of making one; nothing is recorded for --sandbox-python auto",
+    )
+    parser.add_argument(
+        "--no-references",
+        action="store_true",
+        help="bigcodebench: do not run every task's reference solution (runs then run a failing program's)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="bigcodebench: reference solutions run at once"
+    )
     args = parser.parse_args(argv)
     if args.name == toolchains.NAME:
         return toolchains.run(args.language)
@@ -82,25 +101,58 @@ def main(argv: list[str] | None = None) -> int:
         return _repo(args)
     if args.spec or args.check:
         parser.exit(2, f"error: {args.name} takes no repository or --check: those are repo's\n")
+    if args.existing and not Path(args.existing).is_file():
+        parser.exit(2, f"error: --existing {args.existing}: no such interpreter\n")
     return _bigcodebench(args)
 
 
 def _bigcodebench(args: argparse.Namespace) -> int:
     env = ENVIRONMENTS[args.name]
-    requirements = args.requirements or env.requirements
-    path = (args.path or env_path(env.name)).absolute()
-    print(f"making the {env.name} environment in {path} from {requirements}", flush=True)
     try:
-        made = make(env, path, requirements, args.python, sys.stdout)
+        if args.existing:
+            print(f"checking the interpreter {args.existing} for {env.name}'s tasks", flush=True)
+            made = _existing(env, args.existing)
+        else:
+            requirements = args.requirements or env.requirements
+            path = (args.path or env_path(env.name)).absolute()
+            print(f"making the {env.name} environment in {path} from {requirements}", flush=True)
+            made = make(env, path, requirements, args.python, sys.stdout)
+            save_made(env.name, made)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    save_made(env.name, made)
-    print(summary(env.name, made, env.modules()))
+    checked = [] if args.no_references else _references(made.python, args.workers)
+    print(summary(env.name, made, env.modules(), checked, recorded=not args.existing))
     return 1 if made.missing else 0
 
 
-def summary(name: str, made: Made, modules: dict[str, tuple[str, ...]]) -> str:
+def _existing(env: Environment, python: str) -> Made:
+    status = StatusLine(sys.stdout)
+    try:
+        missing = check(Path(python), sorted(env.modules()), status)
+    finally:
+        status.end()
+    return Made(python, "", missing, datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def _references(python: str, workers: int) -> list[str]:
+    """Every task's reference solution, run once under the suite's budget: the lines that say how they did."""
+    dataset = bigcodebench.load(None, None)
+    status = StatusLine(sys.stdout)
+    try:
+        where, failures = references.check_all(dataset, python, LEADERBOARD_BUDGET, workers, status)
+    finally:
+        status.end()
+    n = len(dataset.tasks)
+    lines = [f"reference solutions: {n - len(failures)} of {n} pass here (verdicts kept in {where})"]
+    for task_id, why in sorted(failures.items()):
+        lines.append(f"  {task_id} cannot be judged here: {why.splitlines()[0]}")
+    return lines
+
+
+def summary(
+    name: str, made: Made, modules: dict[str, tuple[str, ...]], checked: Sequence[str] = (), recorded: bool = True
+) -> str:
     """What the check found, and the option that uses the environment."""
     lines = [f"checked: {len(modules) - len(made.missing)} of {len(modules)} modules the tasks import"]
     for module, why in sorted(made.missing.items()):
@@ -112,9 +164,9 @@ def summary(name: str, made: Made, modules: dict[str, tuple[str, ...]]) -> str:
     if made.missing:
         needing = {task for module in made.missing for task in modules.get(module, ())}
         lines.append(f"{len(needing)} tasks need a module this environment lacks: their runs are environment errors")
-    lines.append(
-        f"run with: --sandbox-python {made.python}   (or --sandbox-python {AUTO}: recorded in {record_file(name)})"
-    )
+    lines += checked
+    also = f"   (or --sandbox-python {AUTO}: recorded in {record_file(name)})" if recorded else ""
+    lines.append(f"run with: --sandbox-python {made.python}{also}")
     return "\n".join(lines)
 
 

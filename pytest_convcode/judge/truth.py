@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from ..datasets import reference_costs
 from ..errors import InfrastructureError
+from ..machine_cache import interpreter_key
 from ..sandbox import FLOATS, HAS_NAN, Call, CallJob, Limits, Sandbox, describe_output, dump_output, load_output
 from ..tasks import Dataset, Task, UnitDataset
 
@@ -173,11 +174,8 @@ def _ground_truth_of(task: Task, calls: list[Call], descriptions: bytes, cpu: li
 
 
 def ground_truth_dir(root: Path, dataset: Dataset | UnitDataset, python: str) -> Path:
-    """Where a data set's ground truth is cached: keyed by file, interpreter and format
-    (the interpreter by its directory and real binary: ``python`` and ``python3`` of one
-    virtual environment share a cache, two environments do not)."""
-    interpreter = f"{os.path.dirname(os.path.abspath(python))}:{os.path.realpath(python)}"
-    key = hashlib.sha256(f"{dataset.digest}:{interpreter}:{GROUND_TRUTH_FORMAT}".encode()).hexdigest()[:16]
+    """Where a data set's ground truth is cached: keyed by file, interpreter and format."""
+    key = hashlib.sha256(f"{dataset.digest}:{interpreter_key(python)}:{GROUND_TRUTH_FORMAT}".encode()).hexdigest()[:16]
     path = root / f"{dataset.suite}-{dataset.version}-{key}"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,0 +1,137 @@
+"""How each BigCodeBench task's reference solution does in one environment: whether it passes its
+tests there (and why not), and which tests it skips.
+
+A run asks only when a program fails: is it the program, or a task this machine cannot run (the
+network, a data file a library downloads)? It keeps the answer in its own cache. ``python -m
+pytest_convcode.env bigcodebench`` asks for every task once, when it makes the environment, and
+keeps the answers in the machine's cache, per data file and interpreter, as BigCodeBench keeps its
+ground truth: then no run of that environment pays for a reference again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..datasets import reference_costs
+from ..datasets.bigcodebench import PRELOAD, WALL_BUDGET, job_for
+from ..machine_cache import cache_home, interpreter_key
+from ..sandbox import Sandbox, SuiteResult
+from ..sandbox.process import ProcessSandbox
+from ..tasks import UnitDataset, UnitTask
+from .build import StatusLine
+
+EXPLANATION_LINES = 12  # of the first failure's traceback, in an item's failure message
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``failure``: why the reference fails its tests here ("" when it passes them);
+    ``skipped``: the tests it skips here (left out for every program)."""
+
+    failure: str
+    skipped: frozenset[str]
+
+
+def run(sandbox: Sandbox, task: UnitTask, cpu_budget: float, wall_budget: float) -> Reference:
+    result = sandbox.run_tests(job_for(task, task.reference_program, cpu_budget=cpu_budget, wall_budget=wall_budget))
+    skipped = frozenset(o.name for o in result.outcomes if o.status == "skipped")
+    return Reference(explain(replace(result, outcomes=[o for o in result.outcomes if o.status != "skipped"])), skipped)
+
+
+def explain(result: SuiteResult) -> str:
+    """Why a program fails its tests, in a few lines ("" when it passes)."""
+    if result.passed:
+        return ""
+    if result.load_error is not None:
+        return "the program did not load:\n" + _tail(result.load_error)
+    failures = result.failures
+    if not failures:
+        return f"the tests did not finish: {result.how_it_ended}"
+    first = failures[0]
+    return f"{len(failures)} of {len(result.outcomes)} tests did not pass; first, {first.name} ({first.status}):\n" + (
+        _tail(first.detail)
+    )
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-EXPLANATION_LINES:])
+
+
+# -- where they are kept
+
+
+def file_name(task_id: str, wall_budget: float) -> str:
+    """A budget other than ConvCodeWorld's is in the name: what fails in 121 s may pass in 241 s."""
+    budget = "" if wall_budget == WALL_BUDGET else f"-{wall_budget:g}s"
+    return f"{task_id.replace('/', '_')}.reference{budget}.json"
+
+
+def machine_dir(dataset: UnitDataset, python: str) -> Path:
+    """Where the environment check keeps a data file's verdicts for one interpreter."""
+    key = hashlib.sha256(f"{dataset.digest}:{interpreter_key(python)}".encode()).hexdigest()[:16]
+    return cache_home() / "references" / f"{dataset.suite}-{dataset.version}-{key}"
+
+
+def read(path: Path) -> Reference | None:
+    try:
+        stored = json.loads(path.read_text())
+        return Reference(stored["failure"], frozenset(stored["skipped"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write(path: Path, reference: Reference) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps({"failure": reference.failure, "skipped": sorted(reference.skipped)}))
+    os.replace(tmp, path)  # processes may race: either write is right
+
+
+# -- the environment check
+
+
+def check_all(
+    dataset: UnitDataset, python: str, budget: float, workers: int, status: StatusLine
+) -> tuple[Path, dict[str, str]]:
+    """Every task's reference, in ``workers`` sandboxes at once, the longest first (so that none
+    is left to run alone at the end), each verdict kept as it comes: where, and the failures."""
+    where = machine_dir(dataset, python)
+    where.mkdir(parents=True, exist_ok=True)
+    costs = reference_costs(dataset.digest)
+    tasks = sorted(dataset.tasks.values(), key=lambda t: -costs.get(t.task_id, 0.0))
+    todo: queue.SimpleQueue[UnitTask] = queue.SimpleQueue()
+    for task in tasks:
+        todo.put(task)
+    failures: dict[str, str] = {}
+    done = [0]
+    lock = threading.Lock()
+
+    def work() -> None:
+        sandbox = ProcessSandbox(python, preload=PRELOAD)
+        try:
+            while True:
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    return
+                reference = run(sandbox, task, budget, budget)
+                write(where / file_name(task.task_id, budget), reference)
+                with lock:
+                    if reference.failure:
+                        failures[task.task_id] = reference.failure
+                    done[0] += 1
+                    status.show("running the reference solutions", f"{done[0]} of {len(tasks)}, {len(failures)} fail")
+        finally:
+            sandbox.close()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return where, failures

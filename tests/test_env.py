@@ -113,6 +113,18 @@ def test_the_reference_verdicts_of_the_environment_check_spare_a_run_its_referen
     assert not list((suite.path / ".convcode-cache").rglob("*.reference*.json"))  # no reference ran
 
 
+def test_an_existing_interpreter_is_checked_and_not_recorded(cache: Path) -> None:
+    command = [sys.executable, "-m", "pytest_convcode.env", "bigcodebench", "--no-references", "--existing"]
+    missing = subprocess.run([*command, "/no/such/python"], capture_output=True, text=True, check=False)
+    assert missing.returncode == 2
+    assert "error: --existing /no/such/python: no such interpreter" in missing.stderr
+    checked = subprocess.run([*command, sys.executable], capture_output=True, text=True, check=False)
+    assert checked.returncode == 1, checked.stderr  # this interpreter lacks most of the tasks' libraries
+    assert "missing matplotlib" in checked.stdout
+    assert checked.stdout.rstrip().endswith(f"run with: --sandbox-python {sys.executable}")  # not "auto"
+    assert not (cache / "envs" / "bigcodebench.json").exists()
+
+
 def test_an_environment_under_tmp_is_refused_since_jobs_cannot_see_it(tmp_path: Path) -> None:
     made = subprocess.run(
         [sys.executable, "-m", "pytest_convcode.env", "bigcodebench", f"--path={tmp_path / 'env'}"],

@@ -21,7 +21,7 @@ from pytest_convcode.datasets.bigcodebench import LEADERBOARD_BUDGET
 from pytest_convcode.env import references
 from pytest_convcode.env.__main__ import summary
 from pytest_convcode.env.build import StatusLine
-from pytest_convcode.errors import UsageError
+from pytest_convcode.errors import InfrastructureError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,6 +111,13 @@ def test_the_reference_verdicts_of_the_environment_check_spare_a_run_its_referen
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/24 cannot be judged here*seeded: the check found it failing*"])
     assert not list((suite.path / ".convcode-cache").rglob("*.reference*.json"))  # no reference ran
+
+
+def test_a_reference_check_whose_sandboxes_cannot_start_says_so(cache: Path) -> None:
+    full = bigcodebench.load(None, None)
+    dataset = replace(full, tasks={t: full.tasks[t] for t in ("BigCodeBench/16", "BigCodeBench/24")})
+    with pytest.raises(InfrastructureError, match="sandbox worker under '/bin/false' exited at start"):
+        references.check_all(dataset, "/bin/false", LEADERBOARD_BUDGET, 2, StatusLine(io.StringIO()))
 
 
 def test_an_existing_interpreter_is_checked_and_not_recorded(cache: Path) -> None:

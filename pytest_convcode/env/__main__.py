@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..datasets import bigcodebench
 from ..datasets.bigcodebench import LEADERBOARD_BUDGET
-from ..errors import UsageError
+from ..errors import InfrastructureError, UsageError
 from ..repos.environment import RepoEnvironment, default_path, runner_of, save
 from ..repos.runner import TestRun, run_direct
 from ..repos.source import fetch
@@ -121,7 +121,11 @@ def _bigcodebench(args: argparse.Namespace) -> int:
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    checked = [] if args.no_references else _references(made.python, args.workers)
+    try:
+        checked = [] if args.no_references else _references(made.python, args.workers)
+    except InfrastructureError as exc:
+        print(f"error: the reference solutions could not run: {exc}", file=sys.stderr)
+        return 2
     print(summary(env.name, made, env.modules(), checked, recorded=not args.existing))
     return 1 if made.missing else 0
 

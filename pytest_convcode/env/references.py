@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def check_all(
     dataset: UnitDataset, python: str, budget: float, workers: int, status: StatusLine
 ) -> tuple[Path, dict[str, str]]:
     """Every task's reference, in ``workers`` sandboxes at once, the longest first (so that none
-    is left to run alone at the end), each verdict kept as it comes: where, and the failures."""
+    is left to run alone at the end), each verdict kept as it comes: where, and the failures.
+    A sandbox that cannot start raises (an ``InfrastructureError``), once the others stopped."""
     where = machine_dir(dataset, python)
     where.mkdir(parents=True, exist_ok=True)
     costs = reference_costs(dataset.digest)
@@ -108,30 +110,36 @@ def check_all(
     for task in tasks:
         todo.put(task)
     failures: dict[str, str] = {}
-    done = [0]
+    done = 0
     lock = threading.Lock()
 
     def work() -> None:
+        nonlocal done
         sandbox = ProcessSandbox(python, preload=PRELOAD)
         try:
-            while True:
-                try:
-                    task = todo.get_nowait()
-                except queue.Empty:
-                    return
+            while (task := _next(todo)) is not None:
                 reference = run(sandbox, task, budget, budget)
                 write(where / file_name(task.task_id, budget), reference)
                 with lock:
                     if reference.failure:
                         failures[task.task_id] = reference.failure
-                    done[0] += 1
-                    status.show("running the reference solutions", f"{done[0]} of {len(tasks)}, {len(failures)} fail")
+                    done += 1
+                    status.show("running the reference solutions", f"{done} of {len(tasks)}, {len(failures)} fail")
+        except BaseException:
+            while _next(todo) is not None:  # the others stop too
+                pass
+            raise
         finally:
             sandbox.close()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for running in [pool.submit(work) for _ in range(max(1, workers))]:
+            running.result()
     return where, failures
+
+
+def _next(todo: queue.SimpleQueue[UnitTask]) -> UnitTask | None:
+    try:
+        return todo.get_nowait()
+    except queue.Empty:
+        return None

@@ -19,7 +19,7 @@ from pytest_convcode import env
 from pytest_convcode.datasets import bigcodebench
 from pytest_convcode.datasets.bigcodebench import LEADERBOARD_BUDGET
 from pytest_convcode.env import references
-from pytest_convcode.env.__main__ import summary
+from pytest_convcode.env.__main__ import failure_gist, summary
 from pytest_convcode.env.build import StatusLine
 from pytest_convcode.errors import InfrastructureError, UsageError
 
@@ -111,6 +111,21 @@ def test_the_reference_verdicts_of_the_environment_check_spare_a_run_its_referen
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*BigCodeBench/24 cannot be judged here*seeded: the check found it failing*"])
     assert not list((suite.path / ".convcode-cache").rglob("*.reference*.json"))  # no reference ran
+
+
+@pytest.mark.parametrize(
+    ("why", "shown"),
+    [
+        ("2 of 5 tests did not pass; first, t (failed):\n  File x\nsocket.gaierror: [Errno -3] name resolution",
+         "2 of 5 tests did not pass; first, t (failed): socket.gaierror: [Errno -3] name resolution"),
+        ("the program did not load:\nLookupError:\n*****\n  Resource punkt not found.\n*****",
+         "the program did not load: LookupError: Resource punkt not found."),
+        ("the program did not load:\n  Searched in:\n    - '/usr/lib/nltk_data'\n*****",
+         "the program did not load: - '/usr/lib/nltk_data'"),
+    ],
+)  # fmt: skip
+def test_the_summary_gives_each_failing_reference_its_error_in_a_line(why: str, shown: str) -> None:
+    assert failure_gist(why) == shown
 
 
 def test_a_reference_check_whose_sandboxes_cannot_start_says_so(cache: Path) -> None:

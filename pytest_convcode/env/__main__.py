@@ -36,6 +36,8 @@ from . import save as save_made
 from .build import BuildError, StatusLine, check, default_base_python, install, make, make_venv
 
 SHOWN_TASKS = 6
+SHOWN_CHARS = 240  # of why a reference fails, on its line of the summary
+_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure)\b:")  # a traceback's exception line
 REPO = "repo"
 # a repository's test requirements, where repositories keep them (Django: the first)
 TEST_REQUIREMENTS = (
@@ -150,8 +152,23 @@ def _references(python: str, workers: int) -> list[str]:
     n = len(dataset.tasks)
     lines = [f"reference solutions: {n - len(failures)} of {n} pass here (verdicts kept in {where})"]
     for task_id, why in sorted(failures.items()):
-        lines.append(f"  {task_id} cannot be judged here: {why.splitlines()[0]}")
+        lines.append(f"  {task_id} cannot be judged here: {failure_gist(why)[:SHOWN_CHARS]}")
     return lines
+
+
+def failure_gist(why: str) -> str:
+    """What failed, and the error it ended with: the traceback's last exception line, with the
+    first line of text after it where it has no message of its own (NLTK's "LookupError:" box),
+    else the last line with words in it."""
+    said = [line.strip() for line in why.strip().splitlines()]
+    errors = [i for i, line in enumerate(said) if _ERROR.match(line)]
+    if not errors:  # cut off above the kept lines: the last line that says something
+        last = next((line for line in reversed(said[1:]) if any(c.isalnum() for c in line)), "")
+        return f"{said[0].rstrip(':')}: {last}" if last else said[0]
+    error = said[errors[-1]]
+    if error.endswith(":"):
+        error += " " + next((line for line in said[errors[-1] + 1 :] if any(c.isalnum() for c in line)), "")
+    return f"{said[0].rstrip(':')}: {error}"
 
 
 def summary(

@@ -101,6 +101,8 @@ def test_the_reference_verdicts_of_the_environment_check_spare_a_run_its_referen
     assert where == references.machine_dir(full, sys.executable)
     verdict = where / "BigCodeBench_24.reference-241s.json"
     assert references.read(verdict) == references.Reference("", frozenset())
+    # it ended far within ConvCodeWorld's budget too: its verdict holds there
+    assert references.read(where / "BigCodeBench_24.reference.json") == references.Reference("", frozenset())
     references.write(verdict, references.Reference("seeded: the check found it failing", frozenset()))
 
     wrong = {"task_id": "BigCodeBench/24", "solution": "def task_func(password, SALT_LENGTH=32):\n    return None\n"}

@@ -21,7 +21,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..datasets import bigcodebench
@@ -30,10 +29,10 @@ from ..errors import InfrastructureError, UsageError
 from ..repos.environment import RepoEnvironment, default_path, runner_of, save
 from ..repos.runner import TestRun, run_direct
 from ..repos.source import fetch
-from . import AUTO, ENVIRONMENTS, HIDDEN, Environment, Made, hidden_from_jobs, record_file, references, toolchains
+from . import AUTO, ENVIRONMENTS, HIDDEN, Made, hidden_from_jobs, record_file, references, toolchains
 from . import default_path as env_path
 from . import save as save_made
-from .build import BuildError, StatusLine, check, default_base_python, install, make, make_venv
+from .build import BuildError, StatusLine, check_existing, default_base_python, install, make, make_venv
 
 SHOWN_TASKS = 6
 SHOWN_CHARS = 240  # of why a reference fails, on its line of the summary
@@ -113,7 +112,7 @@ def _bigcodebench(args: argparse.Namespace) -> int:
     try:
         if args.existing:
             print(f"checking the interpreter {args.existing} for {env.name}'s tasks", flush=True)
-            made = _existing(env, args.existing)
+            made = check_existing(env, Path(args.existing), sys.stdout)
         else:
             requirements = args.requirements or env.requirements
             path = (args.path or env_path(env.name)).absolute()
@@ -130,15 +129,6 @@ def _bigcodebench(args: argparse.Namespace) -> int:
         return 2
     print(summary(env.name, made, env.modules(), checked, recorded=not args.existing))
     return 1 if made.missing else 0
-
-
-def _existing(env: Environment, python: str) -> Made:
-    status = StatusLine(sys.stdout)
-    try:
-        missing = check(Path(python), sorted(env.modules()), status)
-    finally:
-        status.end()
-    return Made(python, "", missing, datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _references(python: str, workers: int) -> list[str]:

@@ -142,7 +142,21 @@ def make(env: Environment, path: Path, requirements: Path, base_python: str, str
         missing = check(python, modules, status)
     finally:
         status.end()
-    return Made(str(python), sha256(requirements), missing, datetime.now(UTC).isoformat(timespec="seconds"))
+    return Made(str(python), sha256(requirements), missing, _now())
+
+
+def check_existing(env: Environment, python: Path, stream: TextIO) -> Made:
+    """An interpreter made elsewhere: its imports checked, no requirements file of ours."""
+    status = StatusLine(stream)
+    try:
+        missing = check(python, sorted(env.modules()), status)
+    finally:
+        status.end()
+    return Made(str(python), "", missing, _now())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def default_base_python() -> str:

@@ -10,7 +10,6 @@ ground truth: then no run of that environment pays for a reference again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from ..datasets import reference_costs
 from ..datasets.bigcodebench import CPU_BUDGET, PRELOAD, WALL_BUDGET, job_for
-from ..machine_cache import cache_home, interpreter_key
+from ..machine_cache import cache_home, computed_dir
 from ..sandbox import SuiteResult
 from ..sandbox.process import ProcessSandbox
 from ..tasks import UnitDataset, UnitTask
@@ -75,8 +74,7 @@ def file_name(task_id: str, wall_budget: float) -> str:
 
 def machine_dir(dataset: UnitDataset, python: str) -> Path:
     """Where the environment check keeps a data file's verdicts for one interpreter."""
-    key = hashlib.sha256(f"{dataset.digest}:{interpreter_key(python)}".encode()).hexdigest()[:16]
-    return cache_home() / "references" / f"{dataset.suite}-{dataset.version}-{key}"
+    return computed_dir(cache_home() / "references", dataset.suite, dataset.version, dataset.digest, python)
 
 
 def read(path: Path) -> Reference | None:

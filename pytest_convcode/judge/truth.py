@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import pickle
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any, BinaryIO
 
 from ..datasets import reference_costs
 from ..errors import InfrastructureError
-from ..machine_cache import interpreter_key
+from ..machine_cache import computed_dir
 from ..sandbox import FLOATS, HAS_NAN, Call, CallJob, Limits, Sandbox, describe_output, dump_output, load_output
 from ..tasks import Dataset, Task, UnitDataset
 
@@ -175,8 +174,7 @@ def _ground_truth_of(task: Task, calls: list[Call], descriptions: bytes, cpu: li
 
 def ground_truth_dir(root: Path, dataset: Dataset | UnitDataset, python: str) -> Path:
     """Where a data set's ground truth is cached: keyed by file, interpreter and format."""
-    key = hashlib.sha256(f"{dataset.digest}:{interpreter_key(python)}:{GROUND_TRUTH_FORMAT}".encode()).hexdigest()[:16]
-    path = root / f"{dataset.suite}-{dataset.version}-{key}"
+    path = computed_dir(root, dataset.suite, dataset.version, dataset.digest, python, str(GROUND_TRUTH_FORMAT))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -84,6 +84,7 @@ class Call:
 _ENDINGS = {
     "cpu_limit": "stopped at the CPU-time limit",
     "wall_timeout": "stopped at the wall-clock deadline",
+    "deadlock": "stopped: deadlocked, every thread waiting with no time-out on the program itself",
     "output_limit": "stopped: it produced more output than the limit",
 }
 _SIGNALS: dict[int, str] = {
@@ -98,7 +99,7 @@ _SIGNALS: dict[int, str] = {
 class Ending:
     """How a job's process ended, as its supervisor saw it (shared by both kinds of result)."""
 
-    ended: str  # "exit", "signal", "cpu_limit", "wall_timeout", "output_limit"
+    ended: str  # "exit", "signal", "cpu_limit", "wall_timeout", "deadlock" (a test job), "output_limit"
     exit_code: int | None = None
     signal: int | None = None
     wall: float = 0.0

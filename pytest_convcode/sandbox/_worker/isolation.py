@@ -122,7 +122,7 @@ def phase_budgets(job: dict[str, Any], phase: dict[str, Any]) -> tuple[int, floa
 
 def how_it_ended(status: int, stopped: str, cpu: float, budget: float) -> dict[str, Any]:
     """A process's wait status as a trailer's fields (``ended``, ``code``, ``signal``): ``stopped``
-    by its supervisor ("wall_timeout", "cpu_limit"), else by its CPU-time limit, a signal, or exit."""
+    by its supervisor ("wall_timeout", "cpu_limit", "deadlock"), else by its CPU-time limit, a signal, or exit."""
     signalled = os.WIFSIGNALED(status)
     if stopped:
         ended = stopped

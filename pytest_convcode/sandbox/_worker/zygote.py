@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from . import libc
+from . import deadlock, libc
 from .commands import tree_cpu
 from .isolation import Isolation, command_mode, cpu_budget, how_it_ended, tests_mode, wall_budget
 from .runner import UID_BASE, run_job
@@ -28,6 +28,9 @@ FINAL_READS = 16  # of the output a runner left in its pipe (a pipe holds 64 KB:
 # were it busy on every CPU, and then again, until it ends; checks are at least this far apart.
 CPU_CHECK_SECONDS = 0.05
 CPUS = len(os.sched_getaffinity(0))
+# A test job that runs alone is looked at for a deadlock (``deadlock.py``) this long after it
+# starts, and again as often: two alike looks in a row stop it.
+DEADLOCK_CHECK_SECONDS = 0.5
 
 
 class _Output:
@@ -57,7 +60,10 @@ class _Job:
         self.pidfd = os.pidfd_open(pid)
         self.started = time.monotonic()
         self.deadline = self.started + wall_budget(job)
-        self.stopped = ""  # "wall_timeout" or "cpu_limit": the zygote killed it
+        self.stopped = ""  # "wall_timeout", "cpu_limit" or "deadlock": the zygote killed it
+        self.deadlock_check = math.inf
+        self.records = ""  # what its record pipe is, as /proc names it: a way out of the job
+        self.last_look: deadlock.Snapshot | None = None
         self.uid = -1  # a command job's uid, where it has one of its own: its processes' CPU is summed
         self.cpu_check = math.inf
         self.tree_cpu = 0.0  # its tree's CPU time when last summed
@@ -81,6 +87,25 @@ class _Job:
             self.tree_cpu = tree_cpu(self.uid)
         os.kill(self.pid, signal.SIGKILL)
         self.stopped = why
+
+    def watch_deadlock(self, records: int) -> None:
+        self.records = os.readlink(f"/proc/self/fd/{records}")
+        self.deadlock_check = self.started + DEADLOCK_CHECK_SECONDS
+
+    def deadlocked(self, now: float, alone: bool) -> bool:
+        """True when this look and the last both found every thread waiting for good, unmoved.
+        Only a job alone in the zygote's network namespace: another job could connect to it."""
+        self.deadlock_check = now + DEADLOCK_CHECK_SECONDS
+        look = None
+        if alone:
+            outside = {self.records}
+            for fd in os.listdir("/proc/self/fd"):
+                with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
+                    outside.add(os.readlink(f"/proc/self/fd/{fd}"))
+            look = deadlock.snapshot(libc.host_pid_of(self.pidfd), outside)
+        stuck = look is not None and look == self.last_look
+        self.last_look = look
+        return stuck
 
 
 class Zygote:
@@ -119,6 +144,8 @@ class Zygote:
                         job.stop("wall_timeout")
                     elif job.cpu_check <= now and not job.check_cpu(now):
                         job.stop("cpu_limit")
+                    elif job.deadlock_check <= now and job.deadlocked(now, self._running() == 1):
+                        job.stop("deadlock")
         except (EOFError, ConnectionError):  # the client is gone
             pass
         finally:
@@ -136,8 +163,11 @@ class Zygote:
         del self.handlers[fd]
 
     def _until_next_deadline(self) -> float:
-        deadlines = [min(job.deadline, job.cpu_check) for job in self.jobs.values() if not job.stopped]
+        deadlines = [min(job.deadline, job.cpu_check, job.deadlock_check) for job in self.jobs.values() if not job.stopped]
         return max(min(deadlines) - time.monotonic(), 0.0) if deadlines else -1
+
+    def _running(self) -> int:
+        return sum(not job.stopped for job in self.jobs.values())
 
     def _receive(self) -> None:
         job, records, trailer, key = recv_job(self.sock)
@@ -167,13 +197,15 @@ class Zygote:
                 run_job(job, records, key, workdir, self.isolation)  # closes every other descriptor first
             finally:
                 os._exit(70)
-        os.close(records)  # the runner's alone now: its end is the end of the runner's processes
-        for _, write_end in pipes:
-            os.close(write_end)
         cap = job["output_bytes"] if command_mode(job) else OUTPUT_TAIL
         running = _Job(job, trailer, workdir, pid, [_Output(read_end, cap) for read_end, _ in pipes])
         if command_mode(job) and self.isolation.uid_switch:
             running.watch_cpu()
+        if tests_mode(job) and self.home_ns is not None:  # without a PID namespace, orphans escape the tree
+            running.watch_deadlock(records)
+        os.close(records)  # the runner's alone now: its end is the end of the runner's processes
+        for _, write_end in pipes:
+            os.close(write_end)
         self.jobs[running.pidfd] = running
         for output in running.outputs:
             os.set_blocking(output.fd, False)

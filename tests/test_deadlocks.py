@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,15 +12,6 @@ from pytest_convcode.sandbox import SuiteResult, TestJob
 from pytest_convcode.sandbox.process import ProcessSandbox
 
 BUDGET = 30.0  # far beyond what any job here needs: a deadlock must end well before it
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[ProcessSandbox]:
-    sb = ProcessSandbox()
-    try:
-        yield sb
-    finally:
-        sb.close()
 
 
 def run(sb: ProcessSandbox, body: str, setup: str = "") -> tuple[SuiteResult, float]:

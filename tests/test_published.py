@@ -162,13 +162,6 @@ class Busy:
         return replace(result, calls=calls, complete=False)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[ProcessSandbox]:
-    sandbox = ProcessSandbox()
-    yield sandbox
-    sandbox.close()
-
-
 def spin_judge(sandbox: Busy, cache: Path) -> DifferentialJudge:
     return DifferentialJudge(SPIN_DATA, sandbox, cache, min_time=0.5, time_factor=4.0)
 

@@ -14,7 +14,7 @@ import json
 import shutil
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,22 +43,13 @@ from pytest_convcode.reasoning import (
     read_generations,
     read_rag,
 )
-from pytest_convcode.sandbox import Sandbox, backend
+from pytest_convcode.sandbox import Sandbox
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reasoning"
 REPLIES = FIXTURES / "replies"
 MINI = FIXTURES / "MiniGlance_reasoning.jsonl"
 MINI_RAG = FIXTURES / "MiniGlance_RAG_result_total.json"
 CRUXEVAL_SHA256 = "9062d79f77f2c1c74e7c2aced32d8bcdd381d871d053ef91507bd3b1cb29bb32"  # shared/datasets/cruxeval
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    sb = backend("process")()
-    try:
-        yield sb
-    finally:
-        sb.close()
 
 
 @pytest.fixture(scope="module")

@@ -204,13 +204,6 @@ def tiny(request: pytest.FixtureRequest, tmp_path: Path, cache: Path) -> RepoEnv
     return env
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    opened = backend("process")()
-    yield opened
-    opened.close()
-
-
 def labels(env: RepoEnvironment, *names: str) -> list[str]:
     """Test names as each runner takes them: ``test_shapes.RectTests`` or ``tests/test_shapes.py::RectTests``."""
     if env.runner == "django":

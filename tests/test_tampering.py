@@ -15,7 +15,6 @@ import os
 import resource
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,15 +42,6 @@ class TestCases(unittest.TestCase):
 HONEST = "def task_func(n):\n    return n * n\n"
 WRONG = "def task_func(n):\n    return n + 1\n"  # wrong in every test
 CHANGED = "the program changed the test machinery: "
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[ProcessSandbox]:
-    sb = ProcessSandbox()
-    try:
-        yield sb
-    finally:
-        sb.close()
 
 
 def run(sb: ProcessSandbox, program: str, tests: str = TESTS) -> SuiteResult:

@@ -14,7 +14,6 @@ import socket
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,6 @@ from pytest_convcode.sandbox.process import ProcessSandbox
 from pytest_convcode.tasks import UnitDataset
 
 ADD = "def add(a, b):\n    return a + b\n"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[ProcessSandbox]:
-    sb = ProcessSandbox()
-    try:
-        yield sb
-    finally:
-        sb.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ waits out 240 s otherwise.)
 Each rule errs towards "not deadlocked": anything unreadable, any thread running or in
 uninterruptible sleep, a timed wait, a poll, a caught timer signal or a POSIX timer (which could
 wake a thread), a pipe the job shares with the zygote or its client (its output, its record
-pipe), or a read on any other kind of descriptor leaves the job to its deadline. The zygote calls ``snapshot`` twice, apart, and stops the job only when both agree
-and no thread ran in between (``zygote.py``); it checks only when the job runs alone
-in its network namespace, where no other job could connect to its sockets.
+pipe), or a read on any other kind of descriptor leaves the job to its deadline. The zygote
+calls ``snapshot`` twice, apart, and stops the job only when both agree and no thread ran in
+between (``zygote.py``); it checks only when the job runs alone in its network namespace, where
+no other job could connect to its sockets.
 """
 
 from __future__ import annotations

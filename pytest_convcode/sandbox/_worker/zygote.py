@@ -163,7 +163,8 @@ class Zygote:
         del self.handlers[fd]
 
     def _until_next_deadline(self) -> float:
-        deadlines = [min(job.deadline, job.cpu_check, job.deadlock_check) for job in self.jobs.values() if not job.stopped]
+        running = [job for job in self.jobs.values() if not job.stopped]
+        deadlines = [min(job.deadline, job.cpu_check, job.deadlock_check) for job in running]
         return max(min(deadlines) - time.monotonic(), 0.0) if deadlines else -1
 
     def _running(self) -> int:

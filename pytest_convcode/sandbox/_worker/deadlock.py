@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 
 # Each thread's id, system call line and schedstat line (CPU time and how often it ran: moved or not).
 Snapshot = tuple[tuple[int, str, str], ...]
@@ -28,6 +29,7 @@ Snapshot = tuple[tuple[int, str, str], ...]
 TIMER_SIGNALS = (1 << (14 - 1)) | (1 << (26 - 1)) | (1 << (27 - 1))
 FUTEX_WAITS = {0, 6, 9, 11, 13}  # WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
 FUTEX_CMD = 0x7F  # the op without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+TIME_OUT_ARG = {128: 2, 449: 3}  # rt_sigtimedwait, futex_waitv: which argument is the time-out
 
 
 def _never_times_out(number: int, args: list[int]) -> str:
@@ -40,35 +42,40 @@ def _never_times_out(number: int, args: list[int]) -> str:
         return "wait"
     if number == 202:  # futex
         return "wait" if args[1] & FUTEX_CMD in FUTEX_WAITS and args[3] == 0 else ""
-    if number in (128, 449):  # rt_sigtimedwait, futex_waitv: without a time-out
-        return "wait" if args[2 if number == 128 else 3] == 0 else ""
+    if number in TIME_OUT_ARG:
+        return "wait" if args[TIME_OUT_ARG[number]] == 0 else ""
     return ""
 
 
-def snapshot(pid: int, outside: set[str]) -> Snapshot | None:
+def snapshot(pid: int, outside: Callable[[], set[str]]) -> Snapshot | None:
     """Each thread under ``pid`` (host /proc numbering) if every one waits for good, else None.
-    ``outside``: descriptor targets ("pipe:[123]") that reach the zygote or its client."""
+    ``outside``: descriptor targets ("pipe:[123]") that reach the zygote or its client.
+    The threads come first: a job that is still working fails there, after a read or two."""
     if platform.machine() != "x86_64":  # the system call numbers above are x86-64's
         return None
     threads: list[tuple[int, str, str]] = []
+    reads: list[str] = []  # /proc/<pid>/fd/<n>: what a thread waits to read from
     try:
-        for proc in _tree(pid):
-            status = _read(f"/proc/{proc}/status")
-            caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
-            if int(caught.split()[1], 16) & TIMER_SIGNALS or _read(f"/proc/{proc}/timers").strip():
-                return None
-            fds = {fd: os.readlink(f"/proc/{proc}/fd/{fd}") for fd in os.listdir(f"/proc/{proc}/fd")}
+        procs = _tree(pid)
+        for proc in procs:
             for tid in sorted(int(name) for name in os.listdir(f"/proc/{proc}/task")):
-                thread = _thread(proc, tid, fds, outside)
+                thread = _thread(proc, tid, reads)
                 if thread is None:
                     return None
                 threads.append(thread)
+        if any(_timer_could_wake(proc) for proc in procs):
+            return None
+        targets = [os.readlink(path) for path in reads]
     except (OSError, StopIteration, ValueError, IndexError):  # it ended meanwhile, or we may not look
+        return None
+    # a pipe or socket whose other end is the job's (sockets: the zygote's network namespace)
+    if any(not target.startswith(("pipe:", "socket:")) for target in targets) or outside().intersection(targets):
         return None
     return tuple(threads) or None
 
 
-def _thread(proc: int, tid: int, fds: dict[str, str], outside: set[str]) -> tuple[int, str, str] | None:
+def _thread(proc: int, tid: int, reads: list[str]) -> tuple[int, str, str] | None:
+    """The thread if it waits for good (the descriptor it reads added to ``reads``), else None."""
     stat = _read(f"/proc/{proc}/task/{tid}/stat")
     state = stat[stat.rindex(")") + 2]
     ran = _read(f"/proc/{proc}/task/{tid}/schedstat")
@@ -82,11 +89,16 @@ def _thread(proc: int, tid: int, fds: dict[str, str], outside: set[str]) -> tupl
         return None
     number, args = int(parts[0]), [int(arg, 16) for arg in parts[1:7]]
     how = _never_times_out(number, args)
-    if how == "fd":  # a pipe or socket whose other end is the job's (sockets: the zygote's namespace)
-        target = fds.get(str(args[0]), "")
-        if not target.startswith(("pipe:", "socket:")) or target in outside:
-            return None
+    if how == "fd":
+        reads.append(f"/proc/{proc}/fd/{args[0]}")
     return (tid, line, ran) if how else None
+
+
+def _timer_could_wake(proc: int) -> bool:
+    """A timer signal the process catches, or a POSIX timer of its own."""
+    status = _read(f"/proc/{proc}/status")
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & TIMER_SIGNALS or _read(f"/proc/{proc}/timers").strip())
 
 
 def _tree(pid: int) -> list[int]:

@@ -96,16 +96,18 @@ class _Job:
         """True when this look and the last both found every thread waiting for good, unmoved.
         Only a job alone in the zygote's network namespace: another job could connect to it."""
         self.deadlock_check = now + DEADLOCK_CHECK_SECONDS
-        look = None
-        if alone:
-            outside = {self.records}
-            for fd in os.listdir("/proc/self/fd"):
-                with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
-                    outside.add(os.readlink(f"/proc/self/fd/{fd}"))
-            look = deadlock.snapshot(libc.host_pid_of(self.pidfd), outside)
+        look = deadlock.snapshot(libc.host_pid_of(self.pidfd), self._outside) if alone else None
         stuck = look is not None and look == self.last_look
         self.last_look = look
         return stuck
+
+    def _outside(self) -> set[str]:
+        """Its record pipe and the zygote's own descriptors (its output pipes among them), as /proc names them."""
+        outside = {self.records}
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
+                outside.add(os.readlink(f"/proc/self/fd/{fd}"))
+        return outside
 
 
 class Zygote:
@@ -144,7 +146,7 @@ class Zygote:
                         job.stop("wall_timeout")
                     elif job.cpu_check <= now and not job.check_cpu(now):
                         job.stop("cpu_limit")
-                    elif job.deadlock_check <= now and job.deadlocked(now, self._running() == 1):
+                    elif job.deadlock_check <= now and job.deadlocked(now, len(self._running()) == 1):
                         job.stop("deadlock")
         except (EOFError, ConnectionError):  # the client is gone
             pass
@@ -163,12 +165,11 @@ class Zygote:
         del self.handlers[fd]
 
     def _until_next_deadline(self) -> float:
-        running = [job for job in self.jobs.values() if not job.stopped]
-        deadlines = [min(job.deadline, job.cpu_check, job.deadlock_check) for job in running]
+        deadlines = [min(job.deadline, job.cpu_check, job.deadlock_check) for job in self._running()]
         return max(min(deadlines) - time.monotonic(), 0.0) if deadlines else -1
 
-    def _running(self) -> int:
-        return sum(not job.stopped for job in self.jobs.values())
+    def _running(self) -> list[_Job]:
+        return [job for job in self.jobs.values() if not job.stopped]
 
     def _receive(self) -> None:
         job, records, trailer, key = recv_job(self.sock)

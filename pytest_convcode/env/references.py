@@ -135,8 +135,9 @@ def check_all(
         finally:
             sandbox.close()
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for running in [pool.submit(work) for _ in range(max(1, workers))]:
+    workers = max(1, workers)
+    with ThreadPoolExecutor(workers) as pool:
+        for running in [pool.submit(work) for _ in range(workers)]:
             running.result()
     return where, failures
 

@@ -16,7 +16,10 @@ floor (``evalplus_floor.py``) is measured in the same run: the canonical
 solutions' own calls on every input, in one plain process; the report gives
 ours / floor beside EvalPlus / ours. "cold" runs start without the tool's cached
 ground truth (EvalPlus: CACHE_DIR/<md5 of the data file>.pkl; ours:
-.pytest_cache/d/convcode/groundtruth/humaneval-<version>-*), "warm" runs with it.
+.pytest_cache/d/convcode/groundtruth/humaneval-<version>-*), "warm" runs with it. Ours
+needs the ground truth only for an answer that its bundled digests of the reference's outputs
+do not settle (``judge/expected.py``); ``--our-option=--no-bundled-digests`` times it making
+the whole ground truth.
 The run order alternates (cold: EvalPlus then ours; warm: ours then EvalPlus;
 reversed on every other repeat). Each run's CPU seconds are counted in a
 CPU-accounting cgroup of its own where one can be made (root), with the CPU
@@ -77,6 +80,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"interpreter with evalplus=={EVALPLUS_VERSION} (default: {DEFAULT_EVALPLUS_PYTHON})",
     )
     p.add_argument("--our-python", default=sys.executable, help="interpreter with pytest-convcode (default: this one)")
+    p.add_argument(
+        "--our-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an option for our pytest runs (repeatable): --our-option=--no-bundled-digests makes every "
+        "cold run make the whole ground truth, as before the bundled digests",
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--cold-only", action="store_true", help="time cold runs only")
     which.add_argument(
@@ -385,6 +396,7 @@ class Bench:
             ]
             if a.durations:
                 cmd.append(f"--durations={a.durations}")
+            cmd += a.our_option
             env = None
             results = self.reports / run_id / "summary.json"
             self.last_run_id = run_id

@@ -42,6 +42,7 @@ def measure(suite: str, version: str, workers: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="reference-costs-") as tmp:
         command = [str(Path(sys.executable).parent / "pytest"), f"suites/{suite}", "--model", "reference"]
         command += ["--dataset-version", version, "-n", str(workers), "-q", "-o", f"cache_dir={tmp}/cache"]
+        command += ["--no-bundled-digests"]  # every reference runs, and leaves its .cost file
         command += ["--reports-dir", f"{tmp}/reports", "--html-report", "none"]
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         (truth,) = Path(tmp, "cache", "d", "convcode", "groundtruth").glob(f"{suite}-{version}-*")

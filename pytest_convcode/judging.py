@@ -83,6 +83,14 @@ class JudgeOptions:
     base_only: bool = option(
         "--base-only", default=False, action="store_true", help="run the original tests only, not the plus tests"
     )
+    bundled_digests: bool = option(
+        "--no-bundled-digests",
+        default=True,
+        action="store_false",
+        record=False,  # the same verdicts either way
+        help="judge every answer by this machine's ground truth, made by running the references, even where "
+        "its outputs match the digests bundled with the data file",
+    )
 
     @property
     def phases(self) -> tuple[str, ...]:

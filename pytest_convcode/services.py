@@ -24,7 +24,7 @@ from .datasets.options import DataOptions
 from .env import references
 from .errors import UsageError
 from .generation import GenerationCache, GenerationOptions, Generator
-from .judge import DifferentialJudge, ground_truth_dir
+from .judge import DifferentialJudge, expected_outputs, ground_truth_dir
 from .judging import JudgeOptions, SandboxOptions
 from .models import Answer, Model, ModelSettings, Request, resolve
 from .models.endpoint import EndpointModel
@@ -167,6 +167,7 @@ class Services:
         if suite not in self._judges:
             dataset = self.dataset(suite)
             assert isinstance(dataset, Dataset)  # the suite kinds ask only for these
+            python = self.sandboxes.sandbox_python
             self._judges[suite] = DifferentialJudge(
                 dataset,
                 self.sandbox,
@@ -175,6 +176,7 @@ class Services:
                 time_factor=self.judging.time_factor,
                 min_time=self.judging.min_time,
                 limits=self.sandboxes.limits,
+                expected=expected_outputs(dataset, python) if self.judging.bundled_digests else None,
             )
         return self._judges[suite]
 

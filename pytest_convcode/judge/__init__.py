@@ -1,5 +1,6 @@
 """Differential judging of call-tested tasks (HumanEval+, MBPP+): the judge (``differential.py``),
-the ground truth it judges by (``truth.py``) and EvalPlus's comparison rules (``rules.py``)."""
+the ground truth it judges by (``truth.py``), the bundled digests of the reference's outputs
+(``expected.py``) and EvalPlus's comparison rules (``rules.py``)."""
 
 from .differential import (
     MARGIN,
@@ -13,6 +14,8 @@ from .differential import (
     PhaseResult,
     Verdict,
 )
+from .expected import ExpectedOutputs
+from .expected import load as expected_outputs
 from .rules import ORACLES, outputs_match
 from .truth import GROUND_TRUTH_FORMAT, GroundTruth, GroundTruthCache, ground_truth_dir
 
@@ -27,10 +30,12 @@ __all__ = [
     "WALL_FACTOR",
     "WRONG",
     "DifferentialJudge",
+    "ExpectedOutputs",
     "GroundTruth",
     "GroundTruthCache",
     "PhaseResult",
     "Verdict",
+    "expected_outputs",
     "ground_truth_dir",
     "outputs_match",
 ]

@@ -44,6 +44,11 @@ class GroundTruth:
     cpu: list[float]
     _outputs: dict[int, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def size(self) -> int:
+        """The outputs' pickled bytes, all together."""
+        return sum(map(len, self.payloads))
+
     def output(self, i: int) -> Any:
         if i not in self._outputs:
             self._outputs[i] = load_output(self.payloads[i])
@@ -74,6 +79,10 @@ class GroundTruthCache:
                 del self._truths[next(iter(self._truths))]
             self._truths[task.task_id] = self._load(task)
         return self._truths[task.task_id]
+
+    def known(self, task: Task) -> bool:
+        """Whether the task's ground truth is made (in memory or on disk)."""
+        return task.task_id in self._truths or (self.cache_dir / f"{_file_name(task)}.pickle").exists()
 
     def expected_cost(self, task: Task) -> float:
         """The reference's CPU seconds for all phases: as measured on this machine when the

@@ -5,6 +5,7 @@ truth gives, as a judge without digests gives it."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,7 +71,11 @@ def judged(
 
 
 def references(jobs: list[CallJob]) -> list[CallJob]:
-    return [job for job in jobs if job.describe or job.cpu_limits[0] == 60.0]  # the reference's own jobs
+    return [job for job in jobs if job.code == REFERENCE and (job.describe or job.cpu_limits[0] == 60.0)]
+
+
+def candidates(jobs: list[CallJob], program: str) -> list[CallJob]:
+    return [job for job in jobs if job.code == program and not job.describe and job.cpu_limits[0] != 60.0]
 
 
 def same_verdict(
@@ -79,8 +84,14 @@ def same_verdict(
     """The verdict with digests, its jobs, and a check that a judge without them gives the same."""
     verdict, jobs = judged(sandbox, tmp_path / "with", program, digests, **limits)
     without, _ = judged(sandbox, tmp_path / "without", program, None, **limits)
-    assert (verdict.passed, verdict.phases) == (without.passed, without.phases)
+    assert shown(verdict) == shown(without)
     return verdict, jobs
+
+
+def shown(verdict: Verdict) -> list[tuple[str, str, str]]:
+    """Each phase's statuses and failure, its time limits aside (each judge measures its reference)."""
+    limit = re.compile(r"\d+\.\d+ s of CPU")
+    return [(p.phase, p.statuses, limit.sub("N s of CPU", p.failure)) for p in verdict.phases.values()]
 
 
 def made_truth(cache: Path) -> bool:
@@ -101,9 +112,11 @@ def test_the_references_very_outputs_pass_with_no_reference_run(
 def test_a_wrong_answer_is_judged_by_the_ground_truth_made_then(
     sandbox: ProcessSandbox, tmp_path: Path, digests: ExpectedOutputs
 ) -> None:
-    verdict, jobs = same_verdict(sandbox, tmp_path, REFERENCE.replace("x + 1", "x + 2"), digests)
+    wrong = REFERENCE.replace("x + 1", "x + 2")
+    verdict, jobs = same_verdict(sandbox, tmp_path, wrong, digests)
     assert verdict.explanation == "base test 0: f(1) returned 3, expected 2"
     assert references(jobs) and made_truth(tmp_path / "with")
+    assert len(candidates(jobs, wrong)) == 2  # its run under the floor stands: no limit decided it
     again, jobs = judged(sandbox, tmp_path / "with", REFERENCE, digests)  # the ground truth is known now
     assert again.passed and len(jobs) == 2 and list(jobs[1].cpu_limits) == pytest.approx([4 * TIMED, 0.5], abs=0.1)
 
@@ -121,8 +134,21 @@ def test_a_call_past_the_floor_is_judged_by_the_limit_its_reference_sets(
     verdict, jobs = same_verdict(sandbox, tmp_path, SLOWER, digests)
     assert verdict.passed, verdict.explanation  # 0.6 s against the reference's 0.2 s: within 4 times
     assert references(jobs)
+    _, floor_plus, plus_again = candidates(jobs, SLOWER)  # the plus phase again, under its limit
+    assert plus_again.inputs == floor_plus.inputs and plus_again.cpu_limits[0] > floor_plus.cpu_limits[0] == 0.5
     too_slow, _ = same_verdict(sandbox, tmp_path / "slow", REFERENCE.replace("+ seconds", "+ 6 * seconds"), digests)
     assert too_slow.phases["plus"].statuses == "T-"
+
+
+def test_a_time_out_at_the_floor_that_the_reference_keeps_is_not_run_again(
+    sandbox: ProcessSandbox, tmp_path: Path, digests: ExpectedOutputs
+) -> None:
+    endless = REFERENCE.replace("    return x + 1", "    while x == 2:\n        pass\n    return x + 1")
+    verdict, jobs = same_verdict(sandbox, tmp_path, endless, digests)
+    assert verdict.phases["base"].statuses == ".T"
+    assert "base test 1: f(2) exceeded its time limit (0.50 s of CPU)" in verdict.explanation
+    floor_base, _, measured_again = candidates(jobs, endless)  # the time-out measured again, alone
+    assert measured_again.inputs == floor_base.inputs and list(measured_again.cpu_limits) == [1.0, 1.0]
 
 
 def test_a_phase_with_a_nan_among_its_outputs_has_no_digests() -> None:

@@ -28,6 +28,7 @@ WALL_FACTOR = 3.0
 MARGIN = 2.0  # a call that ran out of time is measured again with this many times its limit
 OUTPUT_FACTOR = 4  # a phase's answers may be this many times the size of the reference's ...
 MIN_OUTPUT = 64 * MiB  # ... or this size, whichever is larger
+BUDGET_ENDINGS = ("cpu_limit", "wall_timeout")  # a job's own budgets ended it, not a call's limit
 DETAIL_CHARS = 300
 SHOW_CHARS = 100_000  # a value whose repr is longer is shown by its beginning, and not printed whole
 
@@ -89,13 +90,15 @@ class DifferentialJudge:
     def judge(self, task: Task, program: str, fail_fast: bool = True) -> Verdict:
         """Each phase runs in a process of its own that starts from the loaded program, as EvalPlus
         runs them (one sandbox job: ``Sandbox.run_all``). Before this machine has the task's
-        ground truth, a candidate that returns the reference's very bytes passes on the bundled
-        digests (``expected.py``); any other is judged by the ground truth."""
-        if not self.truths.known(task) and (verdict := self._judge_by_digests(task, program, fail_fast)):
-            return verdict
+        ground truth, the candidate runs under the floor limits first: where it returns the
+        reference's very bytes, it passes on the bundled digests (``expected.py``); else it is
+        judged by the ground truth, made then, and that run stands where no limit decided it."""
+        floor_run = None if self.truths.known(task) else self._floor_run(task, program, fail_fast)
+        if floor_run is not None and self._matches(task, *floor_run):
+            return Verdict(task.task_id, program, {p: PhaseResult(p, PASSED * len(task.tests[p])) for p in self.phases})
         truth = self.ground_truth(task)
         jobs = [self._job(task, program, p, truth[p].cpu, truth[p].size, fail_fast) for p in self.phases]
-        results = self.sandbox.run_all(jobs)
+        results = self._run(jobs, floor_run)
         phases = {
             p: self._settle(task, p, job, result, truth[p])
             for p, job, result in zip(self.phases, jobs, results, strict=True)
@@ -115,24 +118,41 @@ class DifferentialJudge:
     def expected_cost(self, task: Task) -> float:
         return self.truths.expected_cost(task)
 
-    def _judge_by_digests(self, task: Task, program: str, fail_fast: bool) -> Verdict | None:
-        """The pass, where every call of every phase returned the reference's very bytes within
-        the floor limit and the least budget (within whatever limits the reference would set);
-        else None."""
+    # -- before the ground truth: the bundled digests
+
+    def _floor_run(self, task: Task, program: str, fail_fast: bool) -> tuple[list[CallJob], list[ExecResult]] | None:
+        """The phases run with no reference time known: every call's limit is the floor
+        (``min_time``), the job's budget the least; None where the task has no digests."""
         expected = self.expected.of(task.task_id) if self.expected and task.oracle == "exact" else None
         if expected is None or not all(p in expected for p in self.phases):
             return None
-        jobs = [  # no reference time: every call's limit is the floor, min_time
+        jobs = [
             self._job(task, program, p, [0.0] * len(task.tests[p]), expected[p].output_bytes, fail_fast)
             for p in self.phases
         ]
-        for phase, result in zip(self.phases, self.sandbox.run_all(jobs), strict=True):
+        return jobs, self.sandbox.run_all(jobs)
+
+    def _matches(self, task: Task, jobs: list[CallJob], results: list[ExecResult]) -> bool:
+        """Every call of every phase returned the reference's very bytes: within the floor
+        limit and the least budget, so within whatever limits the reference would set."""
+        assert self.expected is not None
+        expected = self.expected.tasks[task.task_id]
+        for phase, result in zip(self.phases, results, strict=True):
             calls = result.calls
             if result.load_error is not None or len(calls) != len(task.tests[phase]):
-                return None
+                return False
             if any(c.status != "ok" for c in calls) or not expected[phase].matched_by([c.payload for c in calls]):
-                return None
-        return Verdict(task.task_id, program, {p: PhaseResult(p, PASSED * len(task.tests[p])) for p in self.phases})
+                return False
+        return True
+
+    def _run(self, jobs: list[CallJob], floor_run: tuple[list[CallJob], list[ExecResult]] | None) -> list[ExecResult]:
+        """The phases' results: a floor run's where it stands for these limits, the others run now."""
+        if floor_run is None:
+            return self.sandbox.run_all(jobs)
+        kept = [r if _stands(job, floor, r) else None for job, floor, r in zip(jobs, *floor_run, strict=True)]
+        rerun = [job for job, result in zip(jobs, kept, strict=True) if result is None]
+        again = iter(self.sandbox.run_all(rerun) if rerun else [])
+        return [result if result is not None else next(again) for result in kept]
 
     def _job(
         self, task: Task, program: str, phase: str, cpu: Sequence[float], output_bytes: int, fail_fast: bool
@@ -258,6 +278,16 @@ class DifferentialJudge:
         if task.oracle == "poly_root":
             return f"{head} returned {_show(value)}, which is not a root (|poly(x)| > {task.atol})"
         return f"{head} returned {_show(value)}, expected {_show(truth.output(i))}"
+
+
+def _stands(job: CallJob, floor_job: CallJob, result: ExecResult) -> bool:
+    """Whether the floor job's result is what ``job`` would give: the same limits on memory and
+    output, no call out of a time ``job`` extends (its limits are never lower), and no end by
+    the job's own budget (``job``'s is never lower either)."""
+    extended = any(
+        c.status == "timeout" and job.cpu_limits[c.index] != floor_job.cpu_limits[c.index] for c in result.calls
+    )
+    return not extended and job.limits == floor_job.limits and result.ended not in BUDGET_ENDINGS
 
 
 def _show(value: Any) -> str:

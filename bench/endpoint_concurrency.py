@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from userenv import user_env, write_bytecode_caches  # beside this script
 
 from pytest_convcode.testing.openai_server import OpenAIServer
 
@@ -91,6 +92,7 @@ def timed_pytest(args: list[str], cwd: Path) -> tuple[float, float]:
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "pytest"), "-q", "-p", "no:randomly", *args],
         cwd=cwd,
+        env=user_env(),
         capture_output=True,
         text=True,
     )
@@ -128,6 +130,7 @@ def main() -> None:
     a = p.parse_args()
 
     problems = [problem(i) for i in range(a.problems)]
+    write_bytecode_caches()
     with tempfile.TemporaryDirectory(prefix="endpoint-bench-") as tmp, OpenAIServer(answer, delay=a.delay) as server:
         work = Path(tmp)
         data = work / "bench.jsonl"

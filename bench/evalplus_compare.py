@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import evalplus_floor  # beside this script
+from userenv import user_env, write_bytecode_caches
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: pytest's rootdir and cwd
 DATA_DIR = ROOT / "pytest_convcode" / "datasets" / "data"
@@ -291,7 +292,7 @@ class Tool:
 
 
 def run_timed(
-    cmd: list[str], env: dict[str, str] | None, cwd: Path, log: Path, timeout: float, results: Path, meter: CpuMeter
+    cmd: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float, results: Path, meter: CpuMeter
 ) -> tuple[int, Timing, str]:
     join_group = meter.start(log.stem)
     started_at = time.time()
@@ -373,7 +374,7 @@ class Bench:
                 str(a.workers),
                 "--i-just-wanna-run",
             ]
-            env = {**os.environ, "HUMANEVAL_OVERRIDE_PATH": str(self.data)}
+            env = user_env(HUMANEVAL_OVERRIDE_PATH=str(self.data))
             results = self.ep_results
         else:
             run_id = f"cmp-{label}"
@@ -397,7 +398,7 @@ class Bench:
             if a.durations:
                 cmd.append(f"--durations={a.durations}")
             cmd += a.our_option
-            env = None
+            env = user_env()
             results = self.reports / run_id / "summary.json"
             self.last_run_id = run_id
         print(f"  {label:<22}", end="", flush=True)
@@ -625,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"temporary folder: {tmp}")
         print(f"EvalPlus ground-truth cache: {bench.ep_cache}")
         print(f"our ground-truth cache:      {OUR_CACHE}/humaneval-{bench.version}-*")
+        print("both run as on a user's machine: compiled modules cached (bench/userenv.py)")
+        write_bytecode_caches(args.our_python)
         bench.measure()
         print("the floor: the canonical solutions' calls in one plain process ...", end="", flush=True)
         bench.floor = evalplus_floor.measure("humaneval", bench.version, args.our_python)

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 import pytest
 
 from pytest_convcode.datasets.multipl_e import support_files
+from pytest_convcode.errors import InfrastructureError
 from pytest_convcode.languages.catalog import Language
 from pytest_convcode.languages.judge import ProgramJudge
-from pytest_convcode.languages.toolchain import MissingToolchain, find
+from pytest_convcode.languages.toolchain import MissingToolchain
 from pytest_convcode.sandbox.process import ProcessSandbox
 
 
@@ -27,10 +28,12 @@ def program_judge() -> Iterator[ProgramJudge]:
         sandbox.close()
 
 
-def ready(language: Language) -> None:
+def ready(language: Language, judge: ProgramJudge) -> None:
+    """The toolchain is there and runs its trivial program in the sandbox: a tool on PATH may
+    still lack what the language's tests load (Perl without Test::Deep)."""
     try:
-        find(language)
-    except MissingToolchain as exc:
+        judge.calibrated(language)
+    except (MissingToolchain, InfrastructureError) as exc:
         if language.name in os.environ.get("CONVCODE_REQUIRE_LANGUAGES", "").split(","):
             pytest.fail(f"CONVCODE_REQUIRE_LANGUAGES names {language.name}, but {exc}")
         pytest.skip(str(exc))

@@ -112,7 +112,7 @@ def judged(judge: ProgramJudge, language: Language, programs: list[str]) -> list
 @pytest.mark.parametrize("name", sorted(BODIES))
 def test_wrong_programs_fail_with_the_right_status_in_each_language(judge: ProgramJudge, name: str) -> None:
     language = LANGUAGES[name]
-    ready(language)
+    ready(language, judge)
     outcomes = judged(judge, language, [strlen(language, body) for body in BODIES[name]])
     statuses = dict(zip(VARIANTS, ((o.status, o.passed) for o in outcomes), strict=True))
     syntax = "SyntaxError" if language.compile or language.syntax_errors else "Exception"
@@ -148,7 +148,7 @@ HEADERS = {"cpp": "#include <sys/socket.h>\n#include <netinet/in.h>\n#include <a
 @pytest.mark.parametrize("name", sorted(HARM))
 def test_programs_that_do_harm_fail_and_leave_the_machine_as_it_was(judge: ProgramJudge, name: str) -> None:
     language = LANGUAGES[name]
-    ready(language)
+    ready(language, judge)
     outside = ROOT / f"multipl-e-harm-{uuid.uuid4().hex}"
     with socket.socket() as listener:  # on the host's loopback: a job has a loopback of its own
         listener.bind(("127.0.0.1", 0))

@@ -69,7 +69,7 @@ def published(name: str) -> dict[str, bool]:
 @pytest.mark.parametrize("name", KIT_LANGUAGES)
 def test_replayed_generations_get_the_published_verdicts(judge: ProgramJudge, name: str) -> None:
     language = LANGUAGES[name]
-    ready(language)
+    ready(language, judge)
     tasks = load().tasks
     answers = ReplayModel(VALIDATION / f"pred_{name}_output.jsonl.gz").answers
     stride = STRIDE.get(name, 1)

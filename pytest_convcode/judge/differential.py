@@ -20,7 +20,7 @@ from typing import Any
 
 from ..sandbox import Call, CallJob, ExecResult, Limits, MiB, Sandbox
 from ..tasks import Dataset, Task
-from .expected import ExpectedOutputs
+from .expected import ExpectedOutputs, PhaseDigests
 from .rules import outputs_match
 from .truth import GroundTruth, GroundTruthCache
 
@@ -94,7 +94,7 @@ class DifferentialJudge:
         reference's very bytes, it passes on the bundled digests (``expected.py``); else it is
         judged by the ground truth, made then, and that run stands where no limit decided it."""
         floor_run = None if self.truths.known(task) else self._floor_run(task, program, fail_fast)
-        if floor_run is not None and self._matches(task, *floor_run):
+        if floor_run is not None and floor_run.matched():
             return Verdict(task.task_id, program, {p: PhaseResult(p, PASSED * len(task.tests[p])) for p in self.phases})
         truth = self.ground_truth(task)
         jobs = [self._job(task, program, p, truth[p].cpu, truth[p].size, fail_fast) for p in self.phases]
@@ -120,36 +120,22 @@ class DifferentialJudge:
 
     # -- before the ground truth: the bundled digests
 
-    def _floor_run(self, task: Task, program: str, fail_fast: bool) -> tuple[list[CallJob], list[ExecResult]] | None:
+    def _floor_run(self, task: Task, program: str, fail_fast: bool) -> _FloorRun | None:
         """The phases run with no reference time known: every call's limit is the floor
         (``min_time``), the job's budget the least; None where the task has no digests."""
         expected = self.expected.of(task.task_id) if self.expected and task.oracle == "exact" else None
         if expected is None or not all(p in expected for p in self.phases):
             return None
+        digests = [expected[p] for p in self.phases]
         jobs = [
-            self._job(task, program, p, [0.0] * len(task.tests[p]), expected[p].output_bytes, fail_fast)
-            for p in self.phases
+            self._job(task, program, p, [0.0] * len(task.tests[p]), d.output_bytes, fail_fast)
+            for p, d in zip(self.phases, digests, strict=True)
         ]
-        return jobs, self.sandbox.run_all(jobs)
+        return _FloorRun(jobs, self.sandbox.run_all(jobs), digests)
 
-    def _matches(self, task: Task, jobs: list[CallJob], results: list[ExecResult]) -> bool:
-        """Every call of every phase returned the reference's very bytes: within the floor
-        limit and the least budget, so within whatever limits the reference would set."""
-        assert self.expected is not None
-        expected = self.expected.tasks[task.task_id]
-        for phase, result in zip(self.phases, results, strict=True):
-            calls = result.calls
-            if result.load_error is not None or len(calls) != len(task.tests[phase]):
-                return False
-            if any(c.status != "ok" for c in calls) or not expected[phase].matched_by([c.payload for c in calls]):
-                return False
-        return True
-
-    def _run(self, jobs: list[CallJob], floor_run: tuple[list[CallJob], list[ExecResult]] | None) -> list[ExecResult]:
+    def _run(self, jobs: list[CallJob], floor_run: _FloorRun | None) -> list[ExecResult]:
         """The phases' results: a floor run's where it stands for these limits, the others run now."""
-        if floor_run is None:
-            return self.sandbox.run_all(jobs)
-        kept = [r if _stands(job, floor, r) else None for job, floor, r in zip(jobs, *floor_run, strict=True)]
+        kept = floor_run.standing(jobs) if floor_run is not None else [None] * len(jobs)
         rerun = [job for job, result in zip(jobs, kept, strict=True) if result is None]
         again = iter(self.sandbox.run_all(rerun) if rerun else [])
         return [result if result is not None else next(again) for result in kept]
@@ -278,6 +264,33 @@ class DifferentialJudge:
         if task.oracle == "poly_root":
             return f"{head} returned {_show(value)}, which is not a root (|poly(x)| > {task.atol})"
         return f"{head} returned {_show(value)}, expected {_show(truth.output(i))}"
+
+
+@dataclass(frozen=True)
+class _FloorRun:
+    """A task's phases run under the floor limits, before its ground truth is made, one job,
+    result and set of digests a phase."""
+
+    jobs: list[CallJob]
+    results: list[ExecResult]
+    digests: list[PhaseDigests]
+
+    def matched(self) -> bool:
+        """Every call of every phase returned the reference's very bytes: within the floor
+        limit and the least budget, so within whatever limits the reference would set."""
+        for job, result, digests in zip(self.jobs, self.results, self.digests, strict=True):
+            calls = result.calls
+            if result.load_error is not None or len(calls) != len(job.inputs):
+                return False
+            if any(c.status != "ok" for c in calls) or not digests.matched_by([c.payload for c in calls]):
+                return False
+        return True
+
+    def standing(self, jobs: list[CallJob]) -> list[ExecResult | None]:
+        """Each phase's result where it is what the ground truth's job would give, else None."""
+        return [
+            r if _stands(job, floor, r) else None for job, floor, r in zip(jobs, self.jobs, self.results, strict=True)
+        ]
 
 
 def _stands(job: CallJob, floor_job: CallJob, result: ExecResult) -> bool:

@@ -16,7 +16,7 @@ from pytest_convcode import datasets
 from pytest_convcode.judge import DifferentialJudge, ExpectedOutputs, Verdict, expected_outputs
 from pytest_convcode.judge import expected as expected_module
 from pytest_convcode.judge.expected import bundled_path, dump, make, phase_digests
-from pytest_convcode.judge.truth import GroundTruth
+from pytest_convcode.judge.truth import REFERENCE_CPU_LIMIT, GroundTruth
 from pytest_convcode.sandbox import CallJob, ExecResult, Limits
 from pytest_convcode.sandbox.process import ProcessSandbox
 from pytest_convcode.tasks import Dataset, Task
@@ -70,12 +70,17 @@ def judged(
     return judge.judge(TASK, program), counting.jobs
 
 
+def is_reference(job: CallJob) -> bool:
+    """A ground-truth job: its first run (outputs described) or a timing run (the reference's limit)."""
+    return job.describe or job.cpu_limits[0] == REFERENCE_CPU_LIMIT
+
+
 def references(jobs: list[CallJob]) -> list[CallJob]:
-    return [job for job in jobs if job.code == REFERENCE and (job.describe or job.cpu_limits[0] == 60.0)]
+    return [job for job in jobs if job.code == REFERENCE and is_reference(job)]
 
 
 def candidates(jobs: list[CallJob], program: str) -> list[CallJob]:
-    return [job for job in jobs if job.code == program and not job.describe and job.cpu_limits[0] != 60.0]
+    return [job for job in jobs if job.code == program and not is_reference(job)]
 
 
 def same_verdict(
